@@ -1,0 +1,171 @@
+"""Normalize a source dancer's keypoints into a target video's frame (EDN global pose
+normalization, see edn/normalize.py).
+
+    python data/annot_normalize.py --source SRC --target TGT -o OUT
+
+SRC and TGT are prepared sets written by data/video2data.py. OUT gets the normalized source
+keypoints (OUT/keypoints/, the same OpenPose JSON format), OUT/norm_params.json (both
+videos' statistics and every frame's c, b and anchor) and OUT/contact_sheet.png (normalized
+source skeletons over the target frames whose feet are at the same depth).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout too
+from edn import normalize  # noqa: E402
+from edn.io import staged_dir  # noqa: E402
+from edn.keypoints import read_sequence, write_sequence  # noqa: E402
+from edn.skeleton import draw_skeleton  # noqa: E402
+
+TILE = 256
+SHEET_COLUMNS = 4
+
+
+class UsageError(Exception):
+    """A problem with the inputs, reported as one line without a traceback."""
+
+
+def load_prepared(folder: Path, role: str) -> tuple[dict, np.ndarray]:
+    meta_path = folder / "meta.json"
+    if not meta_path.is_file():
+        raise UsageError(f"{role} {folder}: not a prepared set (no meta.json); "
+                         f"make one with data/video2data.py")
+    if not (folder / "keypoints").is_dir():
+        raise UsageError(f"{role} {folder}: no keypoints/ folder")
+    meta = json.loads(meta_path.read_text())
+    try:
+        poses = read_sequence(folder / "keypoints")
+    except FileNotFoundError as err:
+        raise UsageError(f"{role} {folder}: {err}") from None
+    return meta, poses
+
+
+def read_frame(folder: Path, index: int) -> np.ndarray:
+    path = folder / "frames" / f"{index:06d}.png"
+    bgr = cv2.imread(str(path))
+    if bgr is None:
+        raise UsageError(f"cannot read target frame {path}")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def contact_sheet(target_dir: Path, target_poses: np.ndarray, normalized: np.ndarray,
+                  transforms: normalize.FrameTransforms, target: normalize.AnkleStats,
+                  tiles: int, conf_threshold: float) -> np.ndarray:
+    """Evenly spaced normalized source frames, each drawn over the target frame whose lower
+    ankle is nearest in y (same depth), between lines at the target's far and close
+    positions. Returns an RGB image."""
+    f_src, _, seen_src = normalize.ankle_coordinates(normalized, conf_threshold)
+    f_tgt, _, seen_tgt = normalize.ankle_coordinates(target_poses, conf_threshold)
+    candidates = np.flatnonzero(seen_tgt)
+    picks = np.flatnonzero(seen_src)
+    picks = picks[np.linspace(0, len(picks) - 1, min(tiles, len(picks))).round().astype(int)]
+    images = []
+    for i in picks:
+        j = int(candidates[np.argmin(np.abs(f_tgt[candidates] - f_src[i]))])
+        frame = read_frame(target_dir, j)
+        h, w = frame.shape[:2]
+        for y in (target.far, target.close):
+            cv2.line(frame, (0, round(y)), (w - 1, round(y)), (255, 255, 255), 1)
+        frame = draw_skeleton(frame, normalized[i], conf_threshold, alpha=0.8)
+        tile = cv2.resize(frame, (TILE, round(TILE * h / w)), interpolation=cv2.INTER_AREA)
+        text = f"src {i} on tgt {j}  c={transforms.scale[i]:.3f} b={transforms.shift[i]:+.1f}"
+        cv2.putText(tile, text, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (255, 255, 255), 1,
+                    cv2.LINE_AA)
+        images.append(tile)
+    blank = np.zeros_like(images[0])
+    images += [blank] * (-len(images) % SHEET_COLUMNS)
+    rows = [np.hstack(images[k:k + SHEET_COLUMNS]) for k in range(0, len(images), SHEET_COLUMNS)]
+    return np.vstack(rows)
+
+
+def run(args: argparse.Namespace) -> Path:
+    if args.output.exists() and not args.overwrite:
+        raise UsageError(f"{args.output} exists; pass --overwrite to replace it")
+    source_meta, source_poses = load_prepared(args.source, "source")
+    target_meta, target_poses = load_prepared(args.target, "target")
+    if source_meta.get("size") != target_meta.get("size"):
+        raise UsageError(f"frame sizes differ (source {source_meta.get('size')}, target "
+                         f"{target_meta.get('size')}); prepare both with the same --size")
+    settings = dict(alpha=args.alpha, beta=args.beta, conf_threshold=args.conf_threshold,
+                    min_frames=args.min_frames)
+    stats = {}
+    for role, poses in (("source", source_poses), ("target", target_poses)):
+        try:
+            stats[role] = normalize.ankle_stats(poses, **settings)
+        except normalize.TooFewFramesError as err:
+            raise UsageError(f"{role} {getattr(args, role)}: {err}") from None
+    transforms = normalize.frame_transforms(source_poses, stats["source"], stats["target"],
+                                            args.conf_threshold)
+    normalized = normalize.apply_transforms(source_poses, transforms)
+    sheet = contact_sheet(args.target, target_poses, normalized, transforms, stats["target"],
+                          args.sheet_tiles, args.conf_threshold)
+    params = {
+        "source": str(args.source), "target": str(args.target), "size": source_meta["size"],
+        **settings,
+        "source_stats": stats["source"].to_dict(), "target_stats": stats["target"].to_dict(),
+        "target_range": list(normalize.target_range(stats["source"], stats["target"])),
+        "c_close": stats["target"].height_close / stats["source"].height_close,
+        "c_far": stats["target"].height_far / stats["source"].height_far,
+        "frames": transforms.to_dict(),
+    }
+    with staged_dir(args.output, overwrite=args.overwrite) as out:
+        write_sequence(out / "keypoints", normalized,
+                       Path(source_meta.get("source", "source")).stem)
+        (out / "norm_params.json").write_text(json.dumps(params, indent=1))
+        cv2.imwrite(str(out / "contact_sheet.png"), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    s, t = stats["source"], stats["target"]
+    print(f"source: {s.usable}/{s.frames} usable frames, ankles far {s.far:.1f} close "
+          f"{s.close:.1f}, heights far {s.height_far:.1f} close {s.height_close:.1f}")
+    print(f"target: {t.usable}/{t.frames} usable frames, ankles far {t.far:.1f} close "
+          f"{t.close:.1f}, heights far {t.height_far:.1f} close {t.height_close:.1f}")
+    print(f"c in [{transforms.scale.min():.3f}, {transforms.scale.max():.3f}], b in "
+          f"[{transforms.shift.min():.1f}, {transforms.shift.max():.1f}]; "
+          f"{int((~transforms.measured).sum())} frames reused the last good transform")
+    print(f"wrote {args.output}/keypoints, norm_params.json, contact_sheet.png")
+    return args.output
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--source", type=Path, required=True,
+                   help="prepared set of the source dancer (data/video2data.py output)")
+    p.add_argument("--target", type=Path, required=True,
+                   help="prepared set of the target person, whose frame the source is mapped to")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+    p.add_argument("--alpha", type=float, default=normalize.ALPHA,
+                   help="band above the median ankle position searched for the farthest "
+                        "position, as a fraction of (closest - median) (default %(default)s)")
+    p.add_argument("--beta", type=float, default=normalize.BETA,
+                   help="fraction of the ankle range around each end whose frames give that "
+                        "end's height (default %(default)s)")
+    p.add_argument("--conf-threshold", type=float, default=normalize.CONF_THRESHOLD,
+                   help="keypoint confidence below which a joint counts as missing "
+                        "(default %(default)s)")
+    p.add_argument("--min-frames", type=int, default=normalize.MIN_FRAMES,
+                   help="fewest frames with both ankles and the head visible needed per "
+                        "video (default %(default)s)")
+    p.add_argument("--sheet-tiles", type=int, default=12,
+                   help="source frames shown on the contact sheet (default %(default)s)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        run(args)
+    except UsageError as err:
+        print(f"annot_normalize: error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
