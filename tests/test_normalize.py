@@ -1,7 +1,12 @@
+import importlib.util
+import json
+from pathlib import Path
+
+import cv2
 import numpy as np
 import pytest
 
-from edn.keypoints import J
+from edn.keypoints import J, read_sequence, write_sequence
 from edn.normalize import (AnkleStats, FrameTransforms, TooFewFramesError, ankle_stats,
                            apply_transforms, end_height, far_position, frame_measures,
                            frame_transforms, normalize_sequence, target_range)
@@ -155,3 +160,53 @@ def test_too_few_usable_frames_says_how_many():
         ankle_stats(poses, min_frames=10)
     assert err.value.usable == 3
     assert ankle_stats(poses, min_frames=3).usable == 3
+
+
+def load_cli():
+    path = Path(__file__).resolve().parents[1] / "data" / "annot_normalize.py"
+    spec = importlib.util.spec_from_file_location("annot_normalize", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_prepared(folder: Path, poses: np.ndarray, size: int = 512) -> None:
+    (folder / "frames").mkdir(parents=True)
+    for i in range(len(poses)):
+        cv2.imwrite(str(folder / "frames" / f"{i:06d}.png"), np.zeros((size, size, 3), np.uint8))
+    write_sequence(folder / "keypoints", poses, "clip")
+    (folder / "meta.json").write_text(json.dumps({"source": "clip.mp4", "size": [size, size],
+                                                  "frames": len(poses)}))
+
+
+def test_cli_writes_keypoints_params_and_sheet_and_fails_cleanly(tmp_path, capsys):
+    cli = load_cli()
+    source = source_walk()
+    target, c_true, _ = transform_like_target(source, 300, 400, 350, 410, 0.6, 0.8)
+    write_prepared(tmp_path / "src", source)
+    write_prepared(tmp_path / "tgt", target)
+    out = tmp_path / "out"
+
+    def args(source: str = "src", output: str = "out") -> list[str]:
+        return ["--source", str(tmp_path / source), "--target", str(tmp_path / "tgt"),
+                "-o", str(tmp_path / output)]
+
+    assert cli.main(args()) == 0
+    params = json.loads((out / "norm_params.json").read_text())
+    np.testing.assert_allclose(params["frames"]["c"], c_true, rtol=0.01)
+    assert params["source_stats"]["usable"] == len(source)
+    np.testing.assert_allclose(read_sequence(out / "keypoints"), target, atol=0.01)
+    assert (out / "contact_sheet.png").stat().st_size > 0
+
+    assert cli.main(args()) == 1  # exists
+    assert "pass --overwrite" in capsys.readouterr().err
+    assert cli.main(args(source="nope", output="o1")) == 1
+    assert "not a prepared set" in capsys.readouterr().err
+
+    few = source[:12].copy()
+    few[4:, J["l_ankle"]] = 0
+    write_prepared(tmp_path / "few", few)
+    assert cli.main(args(source="few", output="o2")) == 1
+    err = capsys.readouterr().err
+    assert "only 4 of 12 frames" in err and "Traceback" not in err
+    assert not (tmp_path / "o2").exists()
