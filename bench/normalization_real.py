@@ -33,13 +33,24 @@ ANKLE_TOLERANCE = 0.02  # of the image height
 HEIGHT_TOLERANCE = 0.05
 
 
+class BenchError(Exception):
+    """A step of the bench failed; reported in one line."""
+
+
 def prepare(video: Path, folder: Path) -> Path:
     """A prepared set of ``video`` at SIZE px, made by data/video2data.py unless cached."""
     if not (folder / "meta.json").is_file():
         print(f"preparing {video.name} -> {folder}", file=sys.stderr)
-        subprocess.run([sys.executable, str(ROOT / "data" / "video2data.py"), str(video),
-                        "-o", str(folder), "--size", str(SIZE)], check=True)
+        run_script("video2data.py", str(video), "-o", str(folder), "--size", str(SIZE))
     return folder
+
+
+def run_script(name: str, *args: str) -> None:
+    script = ROOT / "data" / name
+    if not script.is_file():
+        raise BenchError(f"{script} is missing (or pass --source-set/--target-set)")
+    if subprocess.run([sys.executable, str(script), *args], stdout=sys.stderr).returncode:
+        raise BenchError(f"data/{name} failed")
 
 
 def figures(source_set: Path, target_set: Path, normalized_dir: Path) -> dict:
@@ -97,11 +108,14 @@ def main() -> int:
     if not (SOURCE_VIDEO.is_file() and TARGET_VIDEO.is_file()):
         print(f"skipped: {DATA} with the source and taiji videos is not here")
         return 0
-    source_set = args.source_set or prepare(SOURCE_VIDEO, CACHE / f"source_video_{SIZE}")
-    target_set = args.target_set or prepare(TARGET_VIDEO, CACHE / f"taiji_{SIZE}")
-    subprocess.run([sys.executable, str(ROOT / "data" / "annot_normalize.py"),
-                    "--source", str(source_set), "--target", str(target_set),
-                    "-o", str(args.output), "--overwrite"], check=True, stdout=sys.stderr)
+    try:
+        source_set = args.source_set or prepare(SOURCE_VIDEO, CACHE / f"source_video_{SIZE}")
+        target_set = args.target_set or prepare(TARGET_VIDEO, CACHE / f"taiji_{SIZE}")
+        run_script("annot_normalize.py", "--source", str(source_set), "--target",
+                   str(target_set), "-o", str(args.output), "--overwrite")
+    except BenchError as err:
+        print(f"normalization_real: error: {err}", file=sys.stderr)
+        return 1
     result = figures(source_set, target_set, args.output)
     print(json.dumps(result, indent=1))
     return 0 if result["ankles_inside_target_range"] and result[
