@@ -1,0 +1,22 @@
+"""edn: Everybody Dance Now pose transfer. `pip install -e .` (the Makefile does it)."""
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+here = Path(__file__).parent
+requirements = [
+    line.split("#")[0].strip()
+    for line in (here / "requirements.txt").read_text().splitlines()
+    if line.split("#")[0].strip() and not line.startswith("pytest")
+]
+
+setup(
+    name="edn",
+    version="0.1.0",
+    description="Everybody Dance Now: pose-transfer video synthesis and MMD motion export",
+    long_description=(here / "README.md").read_text(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["edn", "edn.*", "pose_detector", "pose_detector.*"]),
+    install_requires=requirements,
+)
