@@ -1,0 +1,57 @@
+"""python data/video2data.py VIDEO -o DIR [--size 512]: a prepared training/transfer set."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from edn.data_prep import parse_size, prepare_video
+from edn.video import InputError
+from pose_detector.extract import DETECTORS, NoPersonError, make_detector
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description="Prepare a video of one person (static camera) for training or transfer: "
+                    "track the person, fix one crop covering their whole motion, and write "
+                    "DIR/frames/*.png, DIR/keypoints/*.json (OpenPose COCO-18 in frame pixels), "
+                    "DIR/masks/*.png, DIR/world_landmarks.npy and DIR/meta.json (fps, original "
+                    "size, crop box, detector, frame count) so every keypoint maps back to the "
+                    "original video. DIR appears only when complete.")
+    p.add_argument("video", help="input video file")
+    p.add_argument("-o", "--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--size", default="512",
+                   help="output frame size: N for NxN or WxH, e.g. 1024x512 (default 512)")
+    p.add_argument("--margin", type=float, default=0.3,
+                   help="crop margin around the motion, as a fraction of its longer side "
+                        "(default 0.3)")
+    p.add_argument("--detector", choices=DETECTORS, default="auto",
+                   help="pose backend (default auto: see python -m pose_detector --help)")
+    p.add_argument("--no-masks", action="store_true",
+                   help="skip person segmentation masks (faster)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing DIR")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        size = parse_size(args.size)
+        detector = make_detector(args.detector, segmentation=not args.no_masks)
+        meta = prepare_video(args.video, args.out, detector, size=size, margin=args.margin,
+                             masks=not args.no_masks, overwrite=args.overwrite,
+                             progress=not args.quiet)
+    except (InputError, NoPersonError, FileExistsError, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: nothing was written", file=sys.stderr)
+        return 130
+    box = ", ".join(f"{v:.0f}" for v in meta.crop_box)
+    print(f"{meta.frames} frames ({meta.frames_with_person} with a person), crop box ({box}) "
+          f"-> {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

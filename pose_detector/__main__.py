@@ -1,0 +1,74 @@
+"""python -m pose_detector INPUT --write-json DIR [--detector auto|mediapipe] [--render-video OUT.mp4]"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from edn.io import staged_dir
+from edn.keypoints import write_sequence
+from edn.skeleton import draw_skeleton
+from edn.video import InputError, Mp4Writer, open_frames
+from pose_detector.extract import (DETECTORS, NoPersonError, check_output_dir, extract_track,
+                                   make_detector)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m pose_detector",
+        description="Find the main person (the dancer) in a video, an image or a folder of "
+                    "images, follow them through every frame and write OpenPose COCO-18 JSON "
+                    "(one file per frame, original pixel coordinates, named like OpenPose's "
+                    "--write_json output).")
+    p.add_argument("input", help="a video file, an image file, or a folder of images")
+    p.add_argument("--write-json", metavar="DIR", required=True,
+                   help="folder for the per-frame JSON files (written complete or not at all)")
+    p.add_argument("--detector", choices=DETECTORS, default="auto",
+                   help="pose backend: 'mediapipe' = BlazePose full, bundled with mediapipe; "
+                        "'auto' = OpenPose when its weights are in weights/ and that backend "
+                        "is available, else mediapipe (default: auto)")
+    p.add_argument("--render-video", metavar="OUT.mp4",
+                   help="also write an H.264 video of the input with the skeleton drawn over it")
+    p.add_argument("--no-smooth", action="store_true",
+                   help="keep the raw per-frame detections: no left/right swap correction, "
+                        "no 7-frame median filter or short-gap filling")
+    p.add_argument("--fps", type=float, default=30.0,
+                   help="frame rate for image folders (videos use their own; default 30)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a non-empty --write-json folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        frames = open_frames(args.input, fps=args.fps)
+        check_output_dir(args.write_json, args.overwrite)
+        detector = make_detector(args.detector)
+        start = time.perf_counter()
+        track = extract_track(frames, detector, smooth=not args.no_smooth,
+                              progress=not args.quiet)
+        with staged_dir(args.write_json, overwrite=True) as tmp:
+            write_sequence(tmp, track.keypoints, frames.stem)
+        seconds = time.perf_counter() - start
+        n = len(track.keypoints)
+        print(f"{n} frames ({track.found.sum()} with a person, {track.side_swapped.sum()} "
+              f"left/right-corrected) in {seconds:.1f} s = {n / seconds:.1f} frames/s "
+              f"-> {args.write_json}", file=sys.stderr)
+        if args.render_video:
+            with Mp4Writer(args.render_video, frames.fps) as video:
+                for frame, pose in zip(frames, track.keypoints):
+                    video.write(draw_skeleton(frame, pose))
+            print(f"skeleton video -> {args.render_video}", file=sys.stderr)
+    except (InputError, NoPersonError, FileExistsError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
