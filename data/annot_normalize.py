@@ -76,6 +76,7 @@ def contact_sheet(target_dir: Path, target_poses: np.ndarray, normalized: np.nda
         frame = draw_skeleton(frame, normalized[i], conf_threshold, alpha=0.8)
         tile = cv2.resize(frame, (TILE, round(TILE * h / w)), interpolation=cv2.INTER_AREA)
         text = f"src {i} on tgt {j}  c={transforms.scale[i]:.3f} b={transforms.shift[i]:+.1f}"
+        cv2.rectangle(tile, (0, 0), (TILE - 1, 19), (0, 0, 0), -1)  # keep the caption legible
         cv2.putText(tile, text, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (255, 255, 255), 1,
                     cv2.LINE_AA)
         images.append(tile)
