@@ -77,19 +77,18 @@ def choose_crop_box(keypoints: np.ndarray, frame_size: tuple[int, int],
     """One crop for the whole video: the box of the person's motion, grown by ``margin``
     (a fraction of its longer side, for the head top and feet the keypoints miss), with
     width/height = ``aspect``, moved inside the frame where it fits. Where the motion with
-    margin is larger than the frame the crop is shrunk to the frame as long as the motion
-    itself still fits; otherwise it extends past the frame (filled black when cut)."""
+    margin is larger than the frame the margin is reduced to make the crop fit, as long as
+    the bare motion fits; a motion larger than the frame keeps its whole margin and the crop
+    extends past the frame (filled black when cut) rather than touch the person's extremes."""
     W, H = frame_size
     x0, y0, x1, y1 = motion_box(keypoints)
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     bw, bh = x1 - x0, y1 - y0
     grow = margin * max(bw, bh)
     w = max(bw + grow, (bh + grow) * aspect)
-    # Shrink toward the frame, never below the bare motion box.
     fit = min(W, H * aspect)
-    need = max(bw, bh * aspect)
-    if w > fit:
-        w = max(fit, need)
+    if w > fit and max(bw, bh * aspect) <= fit:
+        w = fit
     h = w / aspect
     x0 = cx - w / 2 if w > W else min(max(cx - w / 2, 0.0), W - w)
     y0 = cy - h / 2 if h > H else min(max(cy - h / 2, 0.0), H - h)

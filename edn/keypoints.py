@@ -113,19 +113,28 @@ def to_coco18(points: np.ndarray, layout: str = "auto") -> np.ndarray:
     return out
 
 
-def read_openpose_json(path: str | os.PathLike, layout: str = "auto") -> list[np.ndarray]:
-    """All people of one OpenPose JSON file, each (18, 3) in COCO-18 order.
-
-    Reads COCO-18 (54 values), BODY_25 and BODY_25B (75 values, told apart by where
-    joint 1 lies unless ``layout`` says) and COCO-17 (51 values).
-    """
+def _read_raw(path: str | os.PathLike) -> list[np.ndarray]:
     with open(path) as f:
         data = json.load(f)
     raw = [np.asarray(p.get("pose_keypoints_2d", []), np.float32).reshape(-1, 3)
            for p in data.get("people", [])]
-    raw = [p for p in raw if len(p)]
-    if layout == "auto" and raw and len(raw[0]) == 25:
-        layout = _guess_75_layout(raw)
+    return [p for p in raw if len(p)]
+
+
+def _resolve_layout(people: Sequence[np.ndarray], layout: str) -> str:
+    if layout == "auto" and people and len(people[0]) == 25:
+        return _guess_75_layout(people)
+    return layout
+
+
+def read_openpose_json(path: str | os.PathLike, layout: str = "auto") -> list[np.ndarray]:
+    """All people of one OpenPose JSON file, each (18, 3) in COCO-18 order.
+
+    Reads COCO-18 (54 values), BODY_25 and BODY_25B (75 values, told apart by where
+    joints 1 and 8 lie unless ``layout`` says) and COCO-17 (51 values).
+    """
+    raw = _read_raw(path)
+    layout = _resolve_layout(raw, layout)
     return [to_coco18(p, layout) for p in raw]
 
 
@@ -179,11 +188,14 @@ def main_person(people: Sequence[np.ndarray], min_conf: float = 0.05) -> np.ndar
 
 
 def read_sequence(folder: str | os.PathLike, layout: str = "auto") -> np.ndarray:
-    """A folder of per-frame OpenPose JSON files -> (frames, 18, 3), main person per frame."""
+    """A folder of per-frame OpenPose JSON files -> (frames, 18, 3), main person per frame.
+    A 25-joint layout is told (BODY_25 or BODY_25B) once from all the folder's files."""
     files = list_json_files(folder)
     if not files:
         raise FileNotFoundError(f"no OpenPose .json files in {folder}")
-    return np.stack([main_person(read_openpose_json(p, layout)) for p in files])
+    raw = [_read_raw(p) for p in files]
+    layout = _resolve_layout([p for people in raw for p in people], layout)
+    return np.stack([main_person([to_coco18(p, layout) for p in people]) for people in raw])
 
 
 def write_sequence(folder: str | os.PathLike, poses: np.ndarray, stem: str) -> list[Path]:

@@ -43,8 +43,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        frames = open_frames(args.input, fps=args.fps)
         check_output_dir(args.write_json, args.overwrite)
+        frames = open_frames(args.input, fps=args.fps)
         detector = make_detector(args.detector)
         start = time.perf_counter()
         track = extract_track(frames, detector, smooth=not args.no_smooth,

@@ -151,7 +151,7 @@ class MainPersonTracker:
         if pose is None:
             pose = self._acquire(frame_rgb)
             if pose is not None and self.box is not None and not same_person(
-                    pose.box(), self.box, max_shift=1.0 + 0.5 * self.misses):
+                    pose.box(), self.box, max_shift=0.5 * (1 + self.misses)):
                 pose = None
         if pose is None:
             self.misses += 1
