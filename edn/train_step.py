@@ -1,0 +1,160 @@
+"""The temporally smoothed pix2pixHD training step of Everybody Dance Now.
+
+G sees the current label map stacked with its own previous output. Training uses
+consecutive frames (t, t+1): G makes frame t from zeros, then frame t+1 from frame t, with
+gradients flowing through frame t; D judges the pair (label_t, label_t1, frame_t, frame_t1).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from edn.config import Config, DiscriminatorConfig, GeneratorConfig, LossConfig, TrainConfig
+from edn.fast import Precision, to_memory_format
+from edn.losses import VGGLoss, feature_matching_loss, lsgan_loss
+from edn.models.discriminator import MultiscaleDiscriminator
+from edn.models.generator import GlobalGenerator, LocalEnhancer
+
+
+@dataclass
+class FramePair:
+    """Label maps and real frames of frames t and t+1, each (B, 3, H, W) in [-1, 1]."""
+
+    label_t: torch.Tensor
+    label_t1: torch.Tensor
+    real_t: torch.Tensor
+    real_t1: torch.Tensor
+
+    def to(self, device: torch.device, channels_last: bool) -> "FramePair":
+        def move(x: torch.Tensor) -> torch.Tensor:
+            return to_memory_format(x.to(device, non_blocking=True), channels_last)
+
+        return FramePair(*(move(x) for x in (self.label_t, self.label_t1, self.real_t, self.real_t1)))
+
+
+def build_generator(cfg: GeneratorConfig, n_local_enhancers: int) -> GlobalGenerator | LocalEnhancer:
+    """The stage's generator; the global generator keeps width `cfg.ngf` in every stage."""
+    if n_local_enhancers == 0:
+        return GlobalGenerator(cfg.input_nc, cfg.output_nc, cfg.ngf, cfg.n_downsampling, cfg.n_blocks)
+    return LocalEnhancer(
+        cfg.input_nc,
+        cfg.output_nc,
+        cfg.ngf // 2**n_local_enhancers,
+        cfg.n_downsampling,
+        cfg.n_blocks,
+        n_local_enhancers,
+        cfg.n_blocks_local,
+    )
+
+
+def build_discriminator(cfg: DiscriminatorConfig, gen: GeneratorConfig) -> MultiscaleDiscriminator:
+    # D sees both label maps and both frames of the pair.
+    return MultiscaleDiscriminator(2 * (gen.label_nc + gen.output_nc), cfg.ndf, cfg.n_layers, cfg.num_d)
+
+
+def generate_pair(
+    generator: nn.Module, label_t: torch.Tensor, label_t1: torch.Tensor, output_nc: int = 3
+) -> tuple[torch.Tensor, torch.Tensor]:
+    b, _, h, w = label_t.shape
+    zeros = label_t.new_zeros(b, output_nc, h, w)
+    fake_t = generator(torch.cat([label_t, zeros], 1))
+    fake_t1 = generator(torch.cat([label_t1, fake_t], 1))
+    return fake_t, fake_t1
+
+
+def _split_batch(output: list[list[torch.Tensor]]) -> tuple[list[list[torch.Tensor]], list[list[torch.Tensor]]]:
+    first = [[f.chunk(2)[0] for f in scale] for scale in output]
+    second = [[f.chunk(2)[1] for f in scale] for scale in output]
+    return first, second
+
+
+class TemporalPix2PixHD:
+    """Owns G, D, their Adam optimisers and the precision policy; `step` does one G and one
+    D update on a frame pair, exactly pix2pixHD's order (both losses from the same D)."""
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        loss: LossConfig,
+        train: TrainConfig,
+        vgg: VGGLoss | None = None,
+    ) -> None:
+        self.device = next(generator.parameters()).device
+        self.precision = Precision(self.device, train.fast)
+        self.channels_last = train.channels_last
+        memory_format = torch.channels_last if train.channels_last else torch.contiguous_format
+        self.generator = generator.to(memory_format=memory_format)
+        self.discriminator = discriminator.to(memory_format=memory_format)
+        self.vgg = vgg.to(self.device, memory_format=memory_format) if vgg is not None else None
+        self.loss = loss
+        self.output_nc: int = generator.output_nc  # type: ignore[assignment]
+        betas = (train.beta1, train.beta2)
+        # fused Adam: one kernel over all parameters instead of a dozen passes.
+        self.opt_g = torch.optim.Adam(generator.parameters(), train.lr, betas=betas, fused=True)
+        self.opt_d = torch.optim.Adam(discriminator.parameters(), train.lr, betas=betas, fused=True)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision.needs_grad_scaler)
+
+    @classmethod
+    def from_config(cls, cfg: Config, stage: int, device: torch.device, vgg: VGGLoss | None = None) -> "TemporalPix2PixHD":
+        generator = build_generator(cfg.generator, cfg.train.stages[stage].n_local_enhancers)
+        discriminator = build_discriminator(cfg.discriminator, cfg.generator)
+        return cls(generator.to(device), discriminator.to(device), cfg.loss, cfg.train, vgg)
+
+    def set_lr(self, lr: float) -> None:
+        for opt in (self.opt_g, self.opt_d):
+            for group in opt.param_groups:
+                group["lr"] = lr
+
+    def step(self, pair: FramePair) -> dict[str, torch.Tensor]:
+        """One optimisation step; returns the detached losses (no host sync)."""
+        pair = pair.to(self.device, self.channels_last)
+        with self.precision.autocast():
+            # One autocast region for both G passes, so G's weights are cast to bf16 once.
+            fake_t, fake_t1 = generate_pair(self.generator, pair.label_t, pair.label_t1, self.output_nc)
+            labels = torch.cat([pair.label_t, pair.label_t1], 1)
+            fake = torch.cat([labels, fake_t, fake_t1], 1)
+            real = torch.cat([labels, pair.real_t, pair.real_t1], 1)
+            # Fake and real in one batch: instance norm is per sample, so this is exact.
+            pred_fake, pred_real = _split_batch(self.discriminator(torch.cat([fake, real], 0)))
+            losses = self._generator_losses(pred_fake, pred_real, (fake_t, fake_t1), pair)
+            losses["d_real"] = lsgan_loss(pred_real, True)
+            losses["d_fake"] = lsgan_loss(pred_fake, False)
+        loss_g = sum(v for k, v in losses.items() if k.startswith("g_"))
+        loss_d = 0.5 * (losses["d_real"] + losses["d_fake"])
+        self._update(loss_g, loss_d)
+        return {k: v.detach() for k, v in losses.items()}
+
+    def _generator_losses(
+        self,
+        pred_fake: list[list[torch.Tensor]],
+        pred_real: list[list[torch.Tensor]],
+        fakes: tuple[torch.Tensor, torch.Tensor],
+        pair: FramePair,
+    ) -> dict[str, torch.Tensor]:
+        losses = {
+            "g_gan": lsgan_loss(pred_fake, True),
+            "g_feat": feature_matching_loss(pred_fake, pred_real, self.loss.feat_match),
+        }
+        fake = torch.cat(fakes, 0)
+        real = torch.cat([pair.real_t, pair.real_t1], 0)
+        if self.vgg is not None and self.loss.vgg > 0:
+            losses["g_vgg"] = self.loss.vgg * self.vgg(fake, real)
+        if self.loss.l1 > 0:
+            losses["g_l1"] = self.loss.l1 * (fake.float() - real.float()).abs().mean()
+        return losses
+
+    def _update(self, loss_g: torch.Tensor, loss_d: torch.Tensor) -> None:
+        """Both backward passes share the graph: G's loss reaches only G's parameters (D's
+        weight gradients would be discarded anyway) and D's loss only D's parameters."""
+        g_params = [p for p in self.generator.parameters()]
+        d_params = [p for p in self.discriminator.parameters()]
+        self.opt_g.zero_grad(set_to_none=True)
+        self.opt_d.zero_grad(set_to_none=True)
+        self.scaler.scale(loss_g).backward(inputs=g_params, retain_graph=True)
+        self.scaler.scale(loss_d).backward(inputs=d_params)
+        self.scaler.step(self.opt_g)
+        self.scaler.step(self.opt_d)
+        self.scaler.update()
