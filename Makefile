@@ -18,7 +18,7 @@ $(STAMP): requirements.txt setup.py pyproject.toml
 
 demo: setup
 	$(PY) -m edn.demo_data $(DEMO)
-	$(PY) -m pose_detector $(DEMO)/videos/cam02.mp4 --write-json $(DEMO)/out/cam02_json \
+	$(PY) -m pose_detector $(DEMO)/videos/cam02.mp4 --write-json $(DEMO)/out/cam02_json --overwrite \
 		--render-video $(DEMO)/out/cam02_skeleton.mp4
 	@echo "demo: skeleton overlay video at $(DEMO)/out/cam02_skeleton.mp4"
 

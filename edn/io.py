@@ -43,6 +43,7 @@ def staged_dir(final: str | os.PathLike, overwrite: bool = False) -> Iterator[Pa
         raise FileExistsError(f"{final} exists (pass overwrite to replace it)")
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+    tmp.chmod(0o755)  # mkdtemp makes 0700; outputs are ordinary folders
     try:
         yield tmp
     except BaseException:

@@ -5,6 +5,8 @@ heavy models would be downloaded at run time, which this project never does.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from edn.keypoints import with_neck
@@ -29,6 +31,8 @@ class MediaPipeDetector:
     name = "mediapipe"
 
     def __init__(self, segmentation: bool = False, min_confidence: float = 0.5):
+        # mediapipe 0.10.14 calls a protobuf API that newer protobuf deprecates, on every frame
+        warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype", category=UserWarning)
         try:
             import mediapipe as mp
         except ImportError as e:  # pragma: no cover - depends on the environment
@@ -63,7 +67,8 @@ class MediaPipeDetector:
     def _run(self, solution, image_rgb: np.ndarray) -> PersonPose | None:
         image_rgb = np.ascontiguousarray(image_rgb)
         h, w = image_rgb.shape[:2]
-        return self._to_pose(solution.process(image_rgb), w, h)
+        result = solution.process(image_rgb)
+        return self._to_pose(result, w, h)
 
     def detect(self, image_rgb: np.ndarray) -> list[PersonPose]:
         pose = self._run(self._static, image_rgb)
