@@ -179,3 +179,34 @@ class Mp4Writer:
             self.close()
         else:
             self.abort()
+
+
+def _fit_height(image: np.ndarray, height: int) -> np.ndarray:
+    if image.shape[0] == height:
+        return image
+    width = max(1, round(image.shape[1] * height / image.shape[0]))
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+
+
+def assemble_video(frame_dirs: list[Path], out: str | os.PathLike, fps: float,
+                   progress: bool = True) -> tuple[Path, int]:
+    """Write the PNG frames of ``frame_dirs`` (matched by file name) as one H.264 mp4, the
+    folders side by side left to right, each scaled to the first folder's frame height.
+    Only names present in every folder are used. Returns (path, frames written)."""
+    from tqdm import tqdm
+
+    names = None
+    for folder in frame_dirs:
+        if not Path(folder).is_dir():
+            raise InputError(f"no such folder: {folder}")
+        here = {p.name for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
+        names = here if names is None else names & here
+    if not names:
+        raise InputError("no frame name is present in every folder: "
+                         + ", ".join(str(f) for f in frame_dirs))
+    with Mp4Writer(out, fps) as video:
+        for name in tqdm(sorted(names), unit="frame", desc="video", disable=not progress):
+            tiles = [read_image_rgb(Path(folder) / name) for folder in frame_dirs]
+            height = tiles[0].shape[0]
+            video.write(np.hstack([_fit_height(t, height) for t in tiles]))
+    return Path(out), len(names)

@@ -1,0 +1,111 @@
+"""Training data: a prepared set (docs/formats.md) held in memory at the training size,
+consecutive frame pairs in a deterministic order, and the background plate."""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from edn.data_prep import PreparedMeta
+from edn.keypoints import read_sequence
+from edn.skeleton import render_label_map
+
+
+def scale_keypoints(keypoints: np.ndarray, from_size: tuple[int, int],
+                    to_size: tuple[int, int]) -> np.ndarray:
+    """Keypoints (..., 18, 3) from one (w, h) frame size to another; missing joints stay 0."""
+    out = keypoints.astype(np.float32).copy()
+    out[..., 0] *= to_size[0] / from_size[0]
+    out[..., 1] *= to_size[1] / from_size[1]
+    return out
+
+
+def render_labels(keypoints: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Label maps (N, h, w, 3) uint8 for keypoints already in (w, h) pixels."""
+    return np.stack([render_label_map(k, (size[1], size[0])) for k in keypoints])
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 (N, h, w, C) -> float (N, C, h, w) in [-1, 1]."""
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """float (N, C, h, w) in [-1, 1] -> uint8 (N, h, w, C)."""
+    x = images.detach().float().clamp(-1, 1).add(1).mul(127.5).round()
+    return x.to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def background_plate(frames: np.ndarray, masks: np.ndarray, threshold: float = 0.3) -> np.ndarray:
+    """Per-pixel median of the frames where no person covers the pixel (mask below
+    ``threshold``); pixels the person covers in every frame take the plain median.
+    frames (N, h, w, 3) uint8, masks (N, h, w) in [0, 1] -> (h, w, 3) uint8."""
+    f = frames.astype(np.float32)
+    free = (masks < threshold)[..., None]
+    with warnings.catch_warnings():  # all-NaN pixels are handled just below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        plate = np.nanmedian(np.where(free, f, np.nan), axis=0)
+    plate = np.where(np.isnan(plate), np.median(f, axis=0), plate)
+    return plate.round().astype(np.uint8)
+
+
+@dataclass
+class TargetSet:
+    """A prepared set resized to the training size (w, h): uint8 arrays in memory."""
+    folder: Path
+    meta: PreparedMeta
+    size: tuple[int, int]
+    frames: np.ndarray     # (N, h, w, 3) RGB
+    labels: np.ndarray     # (N, h, w, 3) RGB label maps
+    masks: np.ndarray      # (N, h, w) float32 person probability (zeros without masks)
+    keypoints: np.ndarray  # (N, 18, 3) in training pixels
+
+    @classmethod
+    def load(cls, folder: str | Path, size: tuple[int, int],
+             frame_range: range | None = None) -> "TargetSet":
+        folder = Path(folder)
+        meta = PreparedMeta.load(folder)
+        keypoints = read_sequence(folder / "keypoints")
+        indices = list(frame_range if frame_range is not None else range(meta.frames))
+        frames, masks = [], []
+        for i in indices:
+            image = cv2.imread(str(folder / "frames" / f"{i:06d}.png"), cv2.IMREAD_COLOR)
+            if image is None:
+                raise FileNotFoundError(f"missing frame {i} in {folder}/frames")
+            frames.append(cv2.resize(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), size,
+                                     interpolation=cv2.INTER_AREA))
+            if meta.masks:
+                m = cv2.imread(str(folder / "masks" / f"{i:06d}.png"), cv2.IMREAD_GRAYSCALE)
+                masks.append(cv2.resize(m, size, interpolation=cv2.INTER_AREA).astype(np.float32) / 255)
+            else:
+                masks.append(np.zeros(size[::-1], np.float32))
+        kp = scale_keypoints(keypoints[indices], meta.size, size)
+        return cls(folder, meta, size, np.stack(frames), render_labels(kp, size),
+                   np.stack(masks), kp)
+
+    def plate(self, last: int | None = None) -> np.ndarray:
+        """The background plate of the last ``last`` frames (all when None)."""
+        sl = slice(-last, None) if last else slice(None)
+        return background_plate(self.frames[sl], self.masks[sl])
+
+
+def pair_order(n_pairs: int, epoch: int, seed: int) -> np.ndarray:
+    """The shuffled order of pair indices in one epoch: a pure function of (seed, epoch), so a
+    resumed run sees exactly the pairs an uninterrupted one would."""
+    return np.random.default_rng([seed, epoch]).permutation(n_pairs)
+
+
+def batch_indices(iteration: int, batch_size: int, n_pairs: int, seed: int,
+                  rank: int = 0, world_size: int = 1) -> np.ndarray:
+    """Pair indices of one iteration's batch for one process: the global stream of shuffled
+    epochs is cut into batches of ``batch_size * world_size``, each process taking its slice."""
+    start = (iteration * world_size + rank) * batch_size
+    out = []
+    for k in range(start, start + batch_size):
+        epoch, pos = divmod(k, n_pairs)
+        out.append(pair_order(n_pairs, epoch, seed)[pos])
+    return np.array(out)
