@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edn.io import atomic_write_text
+
 
 @dataclass
 class GeneratorConfig:
@@ -18,6 +20,9 @@ class GeneratorConfig:
     n_downsampling: int = 4
     n_blocks: int = 9
     n_blocks_local: int = 3
+    # Person over the target's background plate: G outputs RGB + a mask, the frame is
+    # mask * person + (1 - mask) * plate (edn.models.composite).
+    composite: bool = False
 
     @property
     def input_nc(self) -> int:
@@ -37,6 +42,13 @@ class LossConfig:
     feat_match: float = 10.0  # discriminator feature matching, pix2pixHD's lambda_feat
     vgg: float = 10.0  # used only when weights/vgg19-dcbb9e9d.pth exists
     l1: float = 0.0  # optional pixel L1 to the real frame
+    mask: float = 0.0  # L1 of the composite's mask to the person segmentation
+
+
+@dataclass
+class DataConfig:
+    prepared_size: int = 512  # side of the square prepared set (docs/formats.md)
+    plate_frames: int | None = None  # background plate from the last N frames (None: all)
 
 
 @dataclass
@@ -68,9 +80,17 @@ class Config:
     discriminator: DiscriminatorConfig
     loss: LossConfig
     train: TrainConfig
+    data: DataConfig = field(default_factory=DataConfig)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2) + "\n"
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(dataclasses.asdict(self), indent=2) + "\n")
+        Path(path).write_text(self.to_json())
+
+    def save_atomic(self, path: str | Path) -> None:
+        """Save so that a reader never sees a half-written file (beside a checkpoint)."""
+        atomic_write_text(path, self.to_json())
 
     @classmethod
     def load(cls, path: str | Path) -> "Config":
@@ -83,6 +103,7 @@ class Config:
             discriminator=DiscriminatorConfig(**raw["discriminator"]),
             loss=LossConfig(**raw["loss"]),
             train=TrainConfig(**train),
+            data=DataConfig(**raw.get("data", {})),
         )
 
 
@@ -95,6 +116,7 @@ def paper() -> Config:
         generator=GeneratorConfig(ngf=64, n_downsampling=4, n_blocks=9, n_blocks_local=3),
         discriminator=DiscriminatorConfig(ndf=64, n_layers=3, num_d=2),
         loss=LossConfig(feat_match=10.0, vgg=10.0, l1=0.0),
+        data=DataConfig(prepared_size=1024),
         train=TrainConfig(
             stages=[
                 StageConfig(512, 256, 0, iterations=2_000_000, decay_iterations=1_000_000),
@@ -104,7 +126,32 @@ def paper() -> Config:
     )
 
 
-PRESETS = {"paper": paper}
+def cpu() -> Config:
+    """Sized to train on a 2-core AVX-512-bf16 CPU within an hour, chosen by measured speed.
+
+    Fast-path temporal pair steps/s at 256x256 (`python bench/synthesis_speed.py --sweep ...`,
+    bf16 autocast, L1 on, same run per ndf; ngf/downsamplings/blocks):
+      ndf 64: 32/4/9 0.99, 32/4/6 1.24, 32/3/9 1.08, 32/3/6 1.31, 48/4/9 0.53, 48/3/9 0.66,
+              48/3/6 0.84, 64/3/9 0.41, 64/3/6 0.53, 64/4/6 0.40
+      ndf 32: 32/3/6 1.82, 32/3/9 1.32, 32/4/9 1.06, 48/3/6 0.94
+    Picked 32/3/6 with ndf 32: the fastest (1.82 pairs/s = 3.6 generated frames/s, 7.9 M
+    parameters), 1.7x the 4-downsampling ngf-32 pix2pixHD that plateaued at SSIM 0.48 in
+    BASELINES.md - a plateau that more capacity did not address, while more steps per hour
+    help every other fix. Three downsamplings keep a 32x32 bottleneck whose six blocks still
+    see the whole 256-pixel frame; the fourth downsampling mostly added parameters whose
+    weight gradients are memory-bound on this CPU."""
+    return Config(
+        name="cpu",
+        generator=GeneratorConfig(ngf=32, n_downsampling=3, n_blocks=6, n_blocks_local=3),
+        discriminator=DiscriminatorConfig(ndf=32, n_layers=3, num_d=2),
+        loss=LossConfig(feat_match=10.0, vgg=10.0, l1=10.0),
+        data=DataConfig(prepared_size=256),
+        # ~1 hour at 1.8 it/s; the trainer re-plans the length to a time budget.
+        train=TrainConfig(stages=[StageConfig(256, 256, 0, iterations=6000, decay_iterations=3000)]),
+    )
+
+
+PRESETS = {"paper": paper, "cpu": cpu}
 
 
 def preset(name: str) -> Config:

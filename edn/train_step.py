@@ -6,41 +6,63 @@ gradients flowing through frame t; D judges the pair (label_t, label_t1, frame_t
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+import torch.distributed as dist
 from torch import nn
 
 from edn.config import Config, DiscriminatorConfig, GeneratorConfig, LossConfig, TrainConfig
 from edn.fast import Precision, to_memory_format
 from edn.losses import VGGLoss, feature_matching_loss, lsgan_loss
+from edn.models.composite import CompositeGenerator
 from edn.models.discriminator import MultiscaleDiscriminator
 from edn.models.generator import GlobalGenerator, LocalEnhancer
 
 
 @dataclass
 class FramePair:
-    """Label maps and real frames of frames t and t+1, each (B, 3, H, W) in [-1, 1]."""
+    """Label maps and real frames of frames t and t+1, each (B, 3, H, W) in [-1, 1], and
+    optionally their person masks (B, 1, H, W) in [0, 1] for the composite's mask loss."""
 
     label_t: torch.Tensor
     label_t1: torch.Tensor
     real_t: torch.Tensor
     real_t1: torch.Tensor
+    mask_t: torch.Tensor | None = None
+    mask_t1: torch.Tensor | None = None
 
     def to(self, device: torch.device, channels_last: bool) -> "FramePair":
-        def move(x: torch.Tensor) -> torch.Tensor:
+        def move(x: torch.Tensor | None) -> torch.Tensor | None:
+            if x is None:
+                return None
             return to_memory_format(x.to(device, non_blocking=True), channels_last)
 
-        return FramePair(*(move(x) for x in (self.label_t, self.label_t1, self.real_t, self.real_t1)))
+        return FramePair(*(move(getattr(self, f.name)) for f in dataclasses.fields(self)))
 
 
-def build_generator(cfg: GeneratorConfig, n_local_enhancers: int) -> GlobalGenerator | LocalEnhancer:
-    """The stage's generator; the global generator keeps width `cfg.ngf` in every stage."""
+def build_generator(
+    cfg: GeneratorConfig, n_local_enhancers: int, plate: np.ndarray | None = None
+) -> nn.Module:
+    """The stage's generator; the global generator keeps width `cfg.ngf` in every stage.
+    With `cfg.composite`, `plate` (h, w, 3) uint8 is the background the person is put over."""
+    if not cfg.composite:
+        return _pix2pixhd_generator(cfg, n_local_enhancers, cfg.output_nc)
+    if plate is None:
+        raise ValueError("a composite generator needs the target's background plate")
+    base = _pix2pixhd_generator(cfg, n_local_enhancers, cfg.output_nc + 1)  # + mask logit
+    plate_t = torch.from_numpy(plate).permute(2, 0, 1).float().div(127.5).sub(1.0)
+    return CompositeGenerator(base, plate_t)
+
+
+def _pix2pixhd_generator(cfg: GeneratorConfig, n_local_enhancers: int, output_nc: int) -> nn.Module:
     if n_local_enhancers == 0:
-        return GlobalGenerator(cfg.input_nc, cfg.output_nc, cfg.ngf, cfg.n_downsampling, cfg.n_blocks)
+        return GlobalGenerator(cfg.input_nc, output_nc, cfg.ngf, cfg.n_downsampling, cfg.n_blocks)
     return LocalEnhancer(
         cfg.input_nc,
-        cfg.output_nc,
+        output_nc,
         cfg.ngf // 2**n_local_enhancers,
         cfg.n_downsampling,
         cfg.n_blocks,
@@ -54,14 +76,26 @@ def build_discriminator(cfg: DiscriminatorConfig, gen: GeneratorConfig) -> Multi
     return MultiscaleDiscriminator(2 * (gen.label_nc + gen.output_nc), cfg.ndf, cfg.n_layers, cfg.num_d)
 
 
+Masks = tuple[torch.Tensor, torch.Tensor] | None
+
+
+def _generate(generator: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    if isinstance(generator, CompositeGenerator):
+        return generator.forward_with_mask(x)
+    return generator(x), None
+
+
 def generate_pair(
     generator: nn.Module, label_t: torch.Tensor, label_t1: torch.Tensor, output_nc: int = 3
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, Masks]:
+    """Frame t from zeros, frame t+1 from frame t (not detached); plus the composite's person
+    masks of both frames when G composites over a plate, else None."""
     b, _, h, w = label_t.shape
     zeros = label_t.new_zeros(b, output_nc, h, w)
-    fake_t = generator(torch.cat([label_t, zeros], 1))
-    fake_t1 = generator(torch.cat([label_t1, fake_t], 1))
-    return fake_t, fake_t1
+    fake_t, mask_t = _generate(generator, torch.cat([label_t, zeros], 1))
+    fake_t1, mask_t1 = _generate(generator, torch.cat([label_t1, fake_t], 1))
+    masks = (mask_t, mask_t1) if mask_t is not None and mask_t1 is not None else None
+    return fake_t, fake_t1, masks
 
 
 def _split_batch(output: list[list[torch.Tensor]]) -> tuple[list[list[torch.Tensor]], list[list[torch.Tensor]]]:
@@ -81,6 +115,7 @@ class TemporalPix2PixHD:
         loss: LossConfig,
         train: TrainConfig,
         vgg: VGGLoss | None = None,
+        distributed: bool = False,
     ) -> None:
         self.device = next(generator.parameters()).device
         self.precision = Precision(self.device, train.fast)
@@ -90,36 +125,68 @@ class TemporalPix2PixHD:
         self.discriminator = discriminator.to(memory_format=memory_format)
         self.vgg = vgg.to(self.device, memory_format=memory_format) if vgg is not None else None
         self.loss = loss
+        self.distributed = distributed
         self.output_nc: int = generator.output_nc  # type: ignore[assignment]
         betas = (train.beta1, train.beta2)
-        # fused Adam: one kernel over all parameters instead of a dozen passes.
+        # fused Adam: one kernel over all parameters (7x faster than the for-loop on CPU).
         self.opt_g = torch.optim.Adam(generator.parameters(), train.lr, betas=betas, fused=True)
         self.opt_d = torch.optim.Adam(discriminator.parameters(), train.lr, betas=betas, fused=True)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision.needs_grad_scaler)
 
     @classmethod
-    def from_config(cls, cfg: Config, stage: int, device: torch.device, vgg: VGGLoss | None = None) -> "TemporalPix2PixHD":
-        generator = build_generator(cfg.generator, cfg.train.stages[stage].n_local_enhancers)
+    def from_config(
+        cls,
+        cfg: Config,
+        stage: int,
+        device: torch.device,
+        vgg: VGGLoss | None = None,
+        plate: np.ndarray | None = None,
+        distributed: bool = False,
+    ) -> "TemporalPix2PixHD":
+        generator = build_generator(cfg.generator, cfg.train.stages[stage].n_local_enhancers, plate)
         discriminator = build_discriminator(cfg.discriminator, cfg.generator)
-        return cls(generator.to(device), discriminator.to(device), cfg.loss, cfg.train, vgg)
+        return cls(generator.to(device), discriminator.to(device), cfg.loss, cfg.train, vgg, distributed)
 
     def set_lr(self, lr: float) -> None:
         for opt in (self.opt_g, self.opt_d):
             for group in opt.param_groups:
                 group["lr"] = lr
 
+    def state_dict(self) -> dict[str, dict]:
+        return {
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "scaler": self.scaler.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, dict]) -> None:
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.scaler.load_state_dict(state["scaler"])
+
+    @torch.no_grad()
+    def generate(self, label_map: torch.Tensor, prev_output: torch.Tensor) -> torch.Tensor:
+        """One frame from its label map and the previous output, under the training precision."""
+        with self.precision.autocast():
+            x = to_memory_format(torch.cat([label_map, prev_output], 1), self.channels_last)
+            return self.generator(x)
+
     def step(self, pair: FramePair) -> dict[str, torch.Tensor]:
         """One optimisation step; returns the detached losses (no host sync)."""
         pair = pair.to(self.device, self.channels_last)
         with self.precision.autocast():
             # One autocast region for both G passes, so G's weights are cast to bf16 once.
-            fake_t, fake_t1 = generate_pair(self.generator, pair.label_t, pair.label_t1, self.output_nc)
+            fake_t, fake_t1, masks = generate_pair(self.generator, pair.label_t, pair.label_t1, self.output_nc)
             labels = torch.cat([pair.label_t, pair.label_t1], 1)
             fake = torch.cat([labels, fake_t, fake_t1], 1)
             real = torch.cat([labels, pair.real_t, pair.real_t1], 1)
             # Fake and real in one batch: instance norm is per sample, so this is exact.
             pred_fake, pred_real = _split_batch(self.discriminator(torch.cat([fake, real], 0)))
-            losses = self._generator_losses(pred_fake, pred_real, (fake_t, fake_t1), pair)
+            losses = self._generator_losses(pred_fake, pred_real, (fake_t, fake_t1), masks, pair)
             losses["d_real"] = lsgan_loss(pred_real, True)
             losses["d_fake"] = lsgan_loss(pred_fake, False)
         loss_g = sum(v for k, v in losses.items() if k.startswith("g_"))
@@ -132,6 +199,7 @@ class TemporalPix2PixHD:
         pred_fake: list[list[torch.Tensor]],
         pred_real: list[list[torch.Tensor]],
         fakes: tuple[torch.Tensor, torch.Tensor],
+        masks: Masks,
         pair: FramePair,
     ) -> dict[str, torch.Tensor]:
         losses = {
@@ -144,17 +212,35 @@ class TemporalPix2PixHD:
             losses["g_vgg"] = self.loss.vgg * self.vgg(fake, real)
         if self.loss.l1 > 0:
             losses["g_l1"] = self.loss.l1 * (fake.float() - real.float()).abs().mean()
+        if masks is not None and self.loss.mask > 0 and pair.mask_t is not None and pair.mask_t1 is not None:
+            predicted = torch.cat(masks, 0).float()
+            losses["g_mask"] = self.loss.mask * (predicted - torch.cat([pair.mask_t, pair.mask_t1], 0)).abs().mean()
         return losses
 
     def _update(self, loss_g: torch.Tensor, loss_d: torch.Tensor) -> None:
         """Both backward passes share the graph: G's loss reaches only G's parameters (D's
         weight gradients would be discarded anyway) and D's loss only D's parameters."""
-        g_params = [p for p in self.generator.parameters()]
-        d_params = [p for p in self.discriminator.parameters()]
+        g_params = list(self.generator.parameters())
+        d_params = list(self.discriminator.parameters())
         self.opt_g.zero_grad(set_to_none=True)
         self.opt_d.zero_grad(set_to_none=True)
         self.scaler.scale(loss_g).backward(inputs=g_params, retain_graph=True)
         self.scaler.scale(loss_d).backward(inputs=d_params)
+        if self.distributed:
+            _average_gradients(g_params + d_params)
         self.scaler.step(self.opt_g)
         self.scaler.step(self.opt_d)
         self.scaler.update()
+
+
+def _average_gradients(params: list[nn.Parameter]) -> None:
+    """Data parallelism by hand: DDP's hooks assume one backward per forward, this step has
+    two that share a graph, so the gradients are averaged explicitly after both."""
+    grads = [p.grad for p in params if p.grad is not None]
+    flat = torch.cat([g.flatten() for g in grads])
+    dist.all_reduce(flat)
+    flat /= dist.get_world_size()
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset : offset + g.numel()].view_as(g))
+        offset += g.numel()

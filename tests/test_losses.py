@@ -1,0 +1,84 @@
+import logging
+
+import pytest
+import torch
+
+from edn.config import Config, preset
+from edn.losses import VGG19_FILE, VGGLoss, feature_matching_loss, lsgan_loss
+
+
+def scale(*features: torch.Tensor) -> list[torch.Tensor]:
+    return list(features)
+
+
+def test_lsgan_targets_are_one_for_real_and_zero_for_fake():
+    ones = [scale(torch.zeros(1, 4, 3, 3), torch.ones(1, 1, 5, 5)) for _ in range(2)]
+    zeros = [scale(torch.zeros(1, 4, 3, 3), torch.zeros(1, 1, 5, 5)) for _ in range(2)]
+    assert lsgan_loss(ones, True).item() == 0
+    assert lsgan_loss(zeros, False).item() == 0
+    # Squared distance 1 at every patch, averaged per scale, summed over the 2 scales.
+    assert lsgan_loss(zeros, True).item() == pytest.approx(2.0)
+    assert lsgan_loss(ones, False).item() == pytest.approx(2.0)
+    half = [scale(torch.full((1, 1, 2, 2), 0.5))]
+    assert lsgan_loss(half, True).item() == pytest.approx(0.25)
+
+
+def test_feature_matching_zero_for_identical_features():
+    feats = [scale(torch.randn(1, 4, 8, 8), torch.randn(1, 8, 4, 4), torch.randn(1, 1, 3, 3))]
+    assert feature_matching_loss(feats, feats).item() == 0
+
+
+def test_feature_matching_hand_computed():
+    # One scale of a 1-layer PatchGAN: 3 outputs (2 feature maps + scores), so each feature
+    # layer weighs 4 / (n_layers + 1) = 2; scores are ignored.
+    fake = [scale(torch.zeros(1, 2, 4, 4), torch.zeros(1, 2, 2, 2), torch.zeros(1, 1, 2, 2))]
+    real = [scale(torch.ones(1, 2, 4, 4), torch.full((1, 2, 2, 2), 3.0), torch.full((1, 1, 2, 2), 9.0))]
+    # weight 10 * (2 * |0 - 1| + 2 * |0 - 3|) = 80
+    assert feature_matching_loss(fake, real, weight=10.0).item() == pytest.approx(80.0)
+    # Two identical scales average (1 / num_D each): same value.
+    assert feature_matching_loss(fake * 2, real * 2, weight=10.0).item() == pytest.approx(80.0)
+
+
+def test_feature_matching_does_not_train_through_real_features():
+    fake_feat = torch.zeros(1, 2, 4, 4, requires_grad=True)
+    real_feat = torch.ones(1, 2, 4, 4, requires_grad=True)
+    loss = feature_matching_loss([scale(fake_feat, torch.zeros(1, 1, 2, 2))],
+                                 [scale(real_feat, torch.zeros(1, 1, 2, 2))])
+    loss.backward()
+    assert real_feat.grad is None
+    assert fake_feat.grad is not None
+
+
+def test_vgg_loss_off_without_weights(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="edn.losses"):
+        assert VGGLoss.from_weights_dir(tmp_path) is None
+    assert "VGG perceptual loss OFF" in caplog.text
+    assert not (tmp_path / VGG19_FILE).exists()  # nothing was downloaded
+
+
+def test_vgg_loss_on_with_weights(tmp_path, caplog):
+    from torchvision.models import vgg19
+
+    torch.manual_seed(0)
+    state = {f"features.{k}": v for k, v in vgg19(weights=None).features.state_dict().items()}
+    torch.save(state, tmp_path / VGG19_FILE)
+    with caplog.at_level(logging.INFO, logger="edn.losses"):
+        loss = VGGLoss.from_weights_dir(tmp_path)
+    assert loss is not None and "VGG perceptual loss ON" in caplog.text
+    a, b = torch.rand(1, 3, 32, 32) * 2 - 1, torch.rand(1, 3, 32, 32) * 2 - 1
+    assert loss(a, a).item() == 0
+    assert loss(a, b).item() > 0
+    assert all(not p.requires_grad for p in loss.parameters())
+    assert torch.equal(loss.features.slices[0][0].weight, state["features.0.weight"])
+
+
+@pytest.mark.parametrize("name", ["paper", "cpu"])
+def test_config_presets_round_trip_through_json(tmp_path, name):
+    cfg = preset(name)
+    cfg.save(tmp_path / "config.json")
+    assert Config.load(tmp_path / "config.json") == cfg
+
+
+def test_paper_preset_stages():
+    stages = preset("paper").train.stages
+    assert [(s.width, s.height, s.n_local_enhancers) for s in stages] == [(512, 256, 0), (1024, 512, 1)]

@@ -1,0 +1,192 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from edn.config import DiscriminatorConfig, GeneratorConfig, LossConfig, TrainConfig
+from edn.fast import FastGenerator, Precision, generate_video
+from edn.models.discriminator import MultiscaleDiscriminator, NLayerDiscriminator
+from edn.models.generator import GlobalGenerator, LocalEnhancer, ResnetBlock
+from edn.train_step import (
+    FramePair,
+    TemporalPix2PixHD,
+    build_discriminator,
+    build_generator,
+    generate_pair,
+)
+
+# bf16 keeps 8 mantissa bits (relative step 2**-8 = 0.004); through a few instance-normed
+# layers of a tiny random generator the tanh output stays within this of fp32.
+BF16_TOLERANCE = 0.05
+
+
+def tiny_generator(**kw) -> GlobalGenerator:
+    torch.manual_seed(0)
+    args = dict(input_nc=6, output_nc=3, ngf=8, n_downsampling=2, n_blocks=2)
+    return GlobalGenerator(**{**args, **kw})
+
+
+def test_global_generator_shape_and_tanh_range():
+    g = tiny_generator()
+    with torch.no_grad():
+        g.model[-2].weight.mul_(100)  # the RGB head's conv: pushes tanh into saturation
+    y = g(torch.randn(2, 6, 32, 48))
+    assert y.shape == (2, 3, 32, 48)
+    assert y.abs().max() <= 1.0
+    assert y.abs().max() > 0.99
+
+
+def test_global_generator_widths_follow_the_paper():
+    g = GlobalGenerator(6, 3, ngf=64, n_downsampling=4, n_blocks=9)
+    convs = [m for m in g.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs[0].kernel_size == (7, 7) and convs[0].in_channels == 6
+    assert [c.out_channels for c in convs[1:5]] == [128, 256, 512, 1024]
+    assert sum(isinstance(m, ResnetBlock) for m in g.modules()) == 9
+    assert convs[-1].out_channels == 3 and convs[-1].kernel_size == (7, 7)
+
+
+def test_instance_norm_gives_each_channel_zero_mean_unit_variance():
+    g = tiny_generator()
+    norm_out = {}
+    # model = [pad, conv, norm, relu, ...]; clone before the in-place ReLU.
+    g.model[2].register_forward_hook(lambda m, i, o: norm_out.update(out=o.clone()))
+    g(torch.randn(2, 6, 32, 32) * 5 + 3)
+    out = norm_out["out"]
+    assert torch.allclose(out.mean(dim=(2, 3)), torch.zeros(2, 8), atol=1e-5)
+    assert torch.allclose(out.var(dim=(2, 3), correction=0), torch.ones(2, 8), atol=1e-3)
+
+
+def test_resnet_block_is_identity_when_its_last_conv_is_zero():
+    block = ResnetBlock(4)
+    torch.nn.init.zeros_(block.body[-2].weight)
+    x = torch.randn(1, 4, 8, 8)
+    assert torch.equal(block(x), x)
+
+
+def test_local_enhancer_doubles_resolution_and_reuses_global_trunk():
+    torch.manual_seed(0)
+    g1 = GlobalGenerator(6, 3, ngf=16, n_downsampling=2, n_blocks=1)
+    g = LocalEnhancer(6, 3, ngf=8, n_downsample_global=2, n_blocks_global=1, n_local_enhancers=1, n_blocks_local=1)
+    g.load_global(g1)
+    first_conv = g.global_trunk[1].weight
+    assert first_conv.shape == (16, 6, 7, 7)
+    assert torch.equal(first_conv, g1.model[1].weight)
+    y = g(torch.randn(1, 6, 32, 64))
+    assert y.shape == (1, 3, 32, 64) and y.abs().max() <= 1
+
+
+def test_temporal_input_channels():
+    cfg = GeneratorConfig()
+    g = build_generator(cfg, 0)
+    assert g.model[1].in_channels == 6  # label (3) + previous output (3)
+    d = build_discriminator(DiscriminatorConfig(), cfg)
+    assert d.scales[0].layers[0][0].in_channels == 12  # (label_t, label_t1, frame_t, frame_t1)
+    local = build_generator(cfg, 1)
+    assert isinstance(local, LocalEnhancer)
+    assert local.global_trunk[1].out_channels == 64 and local.fronts[0][1].out_channels == 32
+
+
+def test_patchgan_features_and_shapes():
+    d = NLayerDiscriminator(12, ndf=8, n_layers=3)
+    feats = d(torch.randn(1, 12, 64, 64))
+    # k4, pad 2: stride 2 maps 64 -> 33 -> 17 -> 9; stride 1 grows by one: 10, 11.
+    assert [f.shape[1:] for f in feats] == [
+        (8, 33, 33), (16, 17, 17), (32, 9, 9), (64, 10, 10), (1, 11, 11)
+    ]
+    assert feats[0].min() < 0  # LeakyReLU lets negatives through (times 0.2)
+
+
+def test_multiscale_discriminator_second_scale_sees_avg_pooled_input():
+    torch.manual_seed(0)
+    d = MultiscaleDiscriminator(12, ndf=8, n_layers=3, num_d=2)
+    x = torch.randn(1, 12, 64, 64)
+    out = d(x)
+    assert len(out) == 2 and len(out[1]) == 5
+    pooled = F.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False)
+    assert pooled.shape[-1] == 32
+    expected = d.scales[1](pooled)
+    assert all(torch.allclose(a, b) for a, b in zip(out[1], expected))
+
+
+def test_batched_discriminator_equals_separate_calls():
+    # The training step judges fake and real in one batch; instance norm keeps that exact.
+    torch.manual_seed(0)
+    d = MultiscaleDiscriminator(12, ndf=8, n_layers=3, num_d=2)
+    a, b = torch.randn(1, 12, 32, 32), torch.randn(1, 12, 32, 32)
+    both = d(torch.cat([a, b]))
+    for scale_both, scale_a in zip(both, d(a)):
+        for f_both, f_a in zip(scale_both, scale_a):
+            assert torch.allclose(f_both[:1], f_a, atol=1e-5)
+
+
+def test_generate_pair_feeds_first_output_into_second():
+    g = tiny_generator()
+    label_t, label_t1 = torch.randn(1, 3, 16, 16), torch.randn(1, 3, 16, 16)
+    fake_t, fake_t1, masks = generate_pair(g, label_t, label_t1)
+    assert masks is None
+    assert torch.equal(fake_t, g(torch.cat([label_t, torch.zeros(1, 3, 16, 16)], 1)))
+    assert torch.equal(fake_t1, g(torch.cat([label_t1, fake_t], 1)))
+
+
+def test_autocast_output_close_to_fp32():
+    g = tiny_generator()
+    x = torch.randn(1, 6, 32, 32)
+    ref = g(x)
+    with Precision(torch.device("cpu")).autocast():
+        y = g(x)
+    assert y.dtype == torch.bfloat16
+    assert (y.float() - ref).abs().max() < BF16_TOLERANCE
+
+
+def test_fast_generator_and_video_match_fp32():
+    g = tiny_generator()
+    fast = FastGenerator(g, Precision(torch.device("cpu")))
+    labels = [torch.randn(1, 3, 32, 32) for _ in range(3)]
+    prev = torch.zeros(1, 3, 32, 32)
+    for label, frame in zip(labels, generate_video(fast, labels)):
+        with torch.no_grad():
+            prev = g(torch.cat([label, prev], 1))
+        assert frame.dtype == torch.float32
+        assert (frame - prev).abs().max() < BF16_TOLERANCE
+    assert next(g.parameters()).dtype == torch.float32  # the trained model is left alone
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_training_steps_reduce_l1_on_one_sample(fast):
+    torch.manual_seed(0)
+    g = GlobalGenerator(6, 3, ngf=8, n_downsampling=2, n_blocks=1)
+    d = MultiscaleDiscriminator(12, ndf=8, n_layers=2, num_d=2)
+    # L1 dominates so a handful of steps must pull the output towards the fixed target.
+    step = TemporalPix2PixHD(g, d, LossConfig(feat_match=1.0, vgg=0.0, l1=100.0), TrainConfig(lr=2e-3, fast=fast))
+    target = torch.linspace(-0.8, 0.8, 32).expand(1, 3, 32, 32).contiguous()
+    label = torch.randn(1, 3, 32, 32)
+    pair = FramePair(label, label, target, target)
+    l1 = [step.step(pair)["g_l1"].item() / 100 for _ in range(20)]
+    assert l1[-1] < 0.5 * l1[0]
+    assert l1[-1] < 0.3
+
+
+def test_composite_step_supervises_the_mask_and_state_round_trips():
+    import numpy as np
+
+    from edn.config import preset
+
+    cfg = preset("cpu")
+    cfg.generator.composite, cfg.loss.mask = True, 10.0
+    cfg.generator.ngf, cfg.discriminator.ndf = 8, 8
+    plate = np.full((32, 32, 3), 255, np.uint8)  # white background
+    torch.manual_seed(0)
+    model = TemporalPix2PixHD.from_config(cfg, 0, torch.device("cpu"), plate=plate)
+    frames = [torch.rand(1, 3, 32, 32) * 2 - 1 for _ in range(4)]
+    masks = [torch.zeros(1, 1, 32, 32), torch.ones(1, 1, 32, 32)]
+    losses = model.step(FramePair(*frames, *masks))
+    assert set(losses) == {"g_gan", "g_feat", "g_l1", "g_mask", "d_real", "d_fake"}
+    assert all(torch.isfinite(v) for v in losses.values())
+    # The uint8 plate enters as +1 (white) wherever the mask leaves the background.
+    x = torch.cat([frames[0], torch.zeros(1, 3, 32, 32)], 1)
+    frame, mask = model.generator.forward_with_mask(x)
+    person = model.generator.base(x)[:, :3]
+    assert torch.allclose(frame, mask * person + (1 - mask) * 1.0, atol=1e-6)
+    other = TemporalPix2PixHD.from_config(cfg, 0, torch.device("cpu"), plate=plate)
+    other.load_state_dict(model.state_dict())
+    label = torch.rand(1, 3, 32, 32)
+    assert torch.equal(other.generate(label, label), model.generate(label, label))
