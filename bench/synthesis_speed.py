@@ -6,8 +6,8 @@ Prints one JSON object per ngf. Variants are timed round-robin in one process (t
 is shared), so each ratio compares times taken under the same load; `min` is the figure to
 quote, `median` shows the noise.
 
-  inference  plain: fp32 eager, torch.no_grad.  fast: edn.fast.FastGenerator (bf16 weights,
-             inference_mode, torch.compile with frozen weights).
+  inference  plain: fp32 eager, torch.no_grad.  fast_eager: edn.fast.FastGenerator (bf16
+             weights, inference_mode).  fast: the same compiled (torch.compile, frozen weights).
   training   plain: pix2pixHD's step written plainly in fp32 (D run on fake-detached, real and
              fake; G's backward also fills D's gradients; for-loop Adam).
              ours_fp32: edn.train_step.TemporalPix2PixHD with fast=False.
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -77,17 +78,21 @@ def bench_inference(g: GlobalGenerator, rounds: int, compile: bool) -> dict[str,
     prev = torch.rand(1, 3, SIZE, SIZE) * 2 - 1
     x = torch.cat([label, prev], 1)
     plain = copy.deepcopy(g).eval()
-    fast = FastGenerator(g, Precision(torch.device("cpu")), compile=compile)
+    precision = Precision(torch.device("cpu"))
+    fast_eager = FastGenerator(g, precision)
+    fast = FastGenerator(g, precision, compile=compile)
 
     def run_plain() -> torch.Tensor:
         with torch.no_grad():
             return plain(x)
 
-    times = time_round_robin({"plain": run_plain, "fast": lambda: fast(label, prev)}, rounds)
+    variants = {"plain": run_plain, "fast_eager": lambda: fast_eager(label, prev), "fast": lambda: fast(label, prev)}
+    times = time_round_robin(variants, rounds)
     diff = (fast(label, prev) - run_plain()).abs()
     return {
         **times,
         "speedup": round(times["plain"]["min_ms"] / times["fast"]["min_ms"], 2),
+        "speedup_eager": round(times["plain"]["min_ms"] / times["fast_eager"]["min_ms"], 2),
         "max_abs_diff": round(diff.max().item(), 4),
         "mean_abs_diff": round(diff.mean().item(), 5),
     }
@@ -160,11 +165,14 @@ def main() -> None:
         result: dict[str, object] = {
             "ngf": ngf,
             "size": SIZE,
+            "threads": torch.get_num_threads(),
+            "load_avg_1min_at_start": round(os.getloadavg()[0], 2),  # > 2: the cores were shared
             "g_params_m": round(sum(p.numel() for p in g.parameters()) / 1e6, 1),
             "inference": bench_inference(g, args.rounds + 2, compile=not args.no_compile),
         }
         if not args.skip_training:
             result["training"] = bench_training(g, d, args.rounds)
+        result["load_avg_1min_at_end"] = round(os.getloadavg()[0], 2)
         print(json.dumps(result), flush=True)
 
 

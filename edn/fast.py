@@ -14,13 +14,25 @@ import torch
 from torch import nn
 
 
+def autocast_pays_off(device: torch.device) -> bool:
+    """Whether mixed precision is faster than fp32 here: always on CUDA; on CPU only with
+    native bf16 instructions (AVX512-BF16 or AMX), without which bf16 is emulated and slower."""
+    if device.type != "cpu":
+        return device.type == "cuda"
+    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+
+
 @dataclass(frozen=True)
 class Precision:
     """Which autocast (if any) a device runs: bf16 on CPU, AMP on CUDA (bf16 where supported,
-    else fp16 with a gradient scaler). `enabled=False` is plain fp32."""
+    else fp16 with a gradient scaler). `enabled=False` is plain fp32; `enabled=True` still
+    stays fp32 where autocast would be slower (see `autocast_pays_off`)."""
 
     device: torch.device
     enabled: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "enabled", self.enabled and autocast_pays_off(self.device))
 
     @property
     def dtype(self) -> torch.dtype:
