@@ -40,16 +40,30 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
     return x.to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
-def background_plate(frames: np.ndarray, masks: np.ndarray, threshold: float = 0.3) -> np.ndarray:
-    """Per-pixel median of the frames where no person covers the pixel (mask below
-    ``threshold``); pixels the person covers in every frame take the plain median.
-    frames (N, h, w, 3) uint8, masks (N, h, w) in [0, 1] -> (h, w, 3) uint8."""
-    f = frames.astype(np.float32)
+def _free_median(frames: np.ndarray, masks: np.ndarray, threshold: float) -> np.ndarray:
+    """Per-pixel median over the frames where no person covers the pixel; NaN where the
+    person covers it in every frame."""
     free = (masks < threshold)[..., None]
-    with warnings.catch_warnings():  # all-NaN pixels are handled just below
+    with warnings.catch_warnings():  # all-NaN pixels are the caller's to fill
         warnings.simplefilter("ignore", RuntimeWarning)
-        plate = np.nanmedian(np.where(free, f, np.nan), axis=0)
-    plate = np.where(np.isnan(plate), np.median(f, axis=0), plate)
+        return np.nanmedian(np.where(free, frames.astype(np.float32), np.nan), axis=0)
+
+
+def background_plate(frames: np.ndarray, masks: np.ndarray, recent: int | None = None,
+                     threshold: float = 0.3) -> np.ndarray:
+    """The background: per pixel, the median of the person-free frames among the last
+    ``recent`` frames (all when None); pixels the person covers in every one of those take
+    the person-free median of all frames, and pixels covered in every frame the plain
+    median. ``recent`` follows a slowly drifting camera: the latest frames are the closest
+    to what comes next. frames (N, h, w, 3) uint8, masks (N, h, w) in [0, 1] -> uint8."""
+    sl = slice(-recent, None) if recent else slice(None)
+    plate = _free_median(frames[sl], masks[sl], threshold)
+    for fill in (lambda: _free_median(frames, masks, threshold),
+                 lambda: np.median(frames.astype(np.float32), axis=0)):
+        holes = np.isnan(plate)
+        if not holes.any():
+            break
+        plate = np.where(holes, fill(), plate)
     return plate.round().astype(np.uint8)
 
 
@@ -87,10 +101,9 @@ class TargetSet:
         return cls(folder, meta, size, np.stack(frames), render_labels(kp, size),
                    np.stack(masks), kp)
 
-    def plate(self, last: int | None = None) -> np.ndarray:
-        """The background plate of the last ``last`` frames (all when None)."""
-        sl = slice(-last, None) if last else slice(None)
-        return background_plate(self.frames[sl], self.masks[sl])
+    def plate(self, recent: int | None = None) -> np.ndarray:
+        """The background plate (``background_plate``), favouring the last ``recent`` frames."""
+        return background_plate(self.frames, self.masks, recent)
 
 
 def pair_order(n_pairs: int, epoch: int, seed: int) -> np.ndarray:

@@ -41,6 +41,17 @@ def test_plate_is_the_background_behind_a_moving_person():
     assert (plate[1:] == 100).all() and (plate[0, :7] == 100).all() and (plate[0, 7] == 255).all()
 
 
+def test_recent_plate_follows_a_drifting_background_and_fills_from_older_frames():
+    frames = np.zeros((6, 4, 4, 3), np.uint8)
+    frames[:3], frames[3:] = 40, 90  # the background changed half-way
+    masks = np.zeros((6, 4, 4), np.float32)
+    masks[3:, 0, 0] = 1              # the person stood on (0, 0) in every recent frame
+    frames[3:, 0, 0] = 250
+    plate = background_plate(frames, masks, recent=3)
+    assert (plate[1:] == 90).all() and (plate[0, 1:] == 90).all()
+    assert (plate[0, 0] == 40).all()  # from the older person-free frames, not the person
+
+
 def test_tensor_round_trip_and_keypoint_scaling():
     images = np.random.default_rng(0).integers(0, 256, (2, 4, 5, 3), dtype=np.uint8)
     t = to_tensor(images)
