@@ -1,12 +1,15 @@
 # `make demo` and `make test` set everything up on a fresh machine (idempotent: a second
-# run only reinstalls when requirements.txt or setup.py changed).
+# run only reinstalls when requirements.txt, setup.py or pyproject.toml changed, and the demo
+# only redoes the steps whose outputs are missing).
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.edn-installed
 DEMO   ?= .cache/demo
+DEMO_MINUTES ?= 5
+RUN    := $(DEMO)/weights/demo
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo demo-data test bench clean
 
 setup: $(STAMP)
 
@@ -16,11 +19,23 @@ $(STAMP): requirements.txt setup.py pyproject.toml
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps -e .
 	touch $@
 
-demo: setup
+demo-data: setup
 	$(PY) -m edn.demo_data $(DEMO)
+
+# Target person: the man on the beam (Pose2Sim cam01); source dance: the Sports2D clip.
+$(RUN)/checkpoint.pt: | demo-data
+	$(PY) main/train.py --target $(DEMO)/videos/cam01.mp4 --name demo --preset cpu \
+		--minutes $(DEMO_MINUTES) --weights-dir $(DEMO)/weights
+
+demo: demo-data $(RUN)/checkpoint.pt
 	$(PY) -m pose_detector $(DEMO)/videos/cam02.mp4 --write-json $(DEMO)/out/cam02_json --overwrite \
 		--render-video $(DEMO)/out/cam02_skeleton.mp4
-	@echo "demo: skeleton overlay video at $(DEMO)/out/cam02_skeleton.mp4"
+	$(PY) main/test.py --name demo --weights-dir $(DEMO)/weights \
+		--source $(DEMO)/videos/sports2d_demo.mp4 -o $(DEMO)/out/transfer --overwrite
+	$(PY) output/img2video.py $(DEMO)/out/transfer/frames -o $(DEMO)/out/transfer.mp4 \
+		--side-by-side $(DEMO)/out/transfer/source $(DEMO)/out/transfer/labels
+	@echo "demo: skeleton overlay  $(DEMO)/out/cam02_skeleton.mp4"
+	@echo "demo: dance transfer    $(DEMO)/out/transfer.mp4 (source | skeleton | result)"
 
 test: setup
 	$(PY) -m pytest -q
@@ -28,6 +43,10 @@ test: setup
 bench: setup
 	$(PY) bench/pose_agreement.py
 	$(PY) bench/detector_speed.py
+	$(PY) bench/label_speed.py
+	$(PY) bench/normalization_real.py
+	$(PY) bench/synthesis_speed.py
+	$(PY) bench/synthesis_quality.py
 
 clean:
 	rm -rf $(VENV) .cache build *.egg-info

@@ -133,12 +133,14 @@ def _frame_name(i: int) -> str:
 
 def prepare_video(video: str | os.PathLike, out: str | os.PathLike, detector: Detector,
                   size: tuple[int, int] = (512, 512), margin: float = 0.3, masks: bool = True,
-                  overwrite: bool = False, progress: bool = True) -> PreparedMeta:
+                  overwrite: bool = False, progress: bool = True,
+                  crop_box: Box | None = None) -> PreparedMeta:
     """Write a prepared set for ``video`` into ``out`` (see docs/formats.md).
 
     Two passes over the video: the first tracks the person (and keeps the full-frame
     segmentation masks in a scratch folder), which fixes one crop for the whole video; the
-    second cuts and resizes the frames. ``out`` appears only when complete.
+    second cuts and resizes the frames. ``crop_box`` (original pixels) replaces the chosen
+    crop, e.g. to match an evaluation protocol. ``out`` appears only when complete.
     Raises InputError / NoPersonError for unusable input.
     """
     frames = open_frames(video)
@@ -154,8 +156,8 @@ def prepare_video(video: str | os.PathLike, out: str | os.PathLike, detector: De
                             [cv2.IMWRITE_PNG_COMPRESSION, 1])
 
         track = extract_track(frames, detector, on_frame=keep_mask, progress=progress)
-        box = choose_crop_box(track.keypoints, (frames.width, frames.height),
-                              aspect=size[0] / size[1], margin=margin)
+        box = crop_box or choose_crop_box(track.keypoints, (frames.width, frames.height),
+                                          aspect=size[0] / size[1], margin=margin)
         write_sequence(tmp / "keypoints", keypoints_to_crop(track.keypoints, box, size),
                        frames.stem)
         np.save(tmp / "world_landmarks.npy", track.world_landmarks)

@@ -1,0 +1,92 @@
+"""Transfer: a trained target model renders a source's skeletons, frame after frame."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from edn.config import Config
+from edn.data import render_labels, scale_keypoints, to_tensor, to_uint8
+from edn.fast import FastGenerator, Precision
+from edn.normalize import AnkleStats, apply_transforms, ankle_stats, frame_transforms
+from edn.train_step import TemporalPix2PixHD
+from edn.trainer import CHECKPOINT, CONFIG
+
+TARGET = "target.json"
+
+
+@dataclass
+class TargetInfo:
+    """What a run keeps of its target video: the prepared set it trained on, the frames
+    used, the prepared frame size, the training size and the ankle statistics."""
+    prepared_set: str
+    frames: tuple[int, int]            # [first, end) of the prepared frames trained on
+    prepared_size: tuple[int, int]     # (w, h) of the prepared frames (keypoint pixels)
+    size: tuple[int, int]              # (w, h) the model renders
+    fps: float
+    stats: dict
+
+    def save(self, run_dir: Path) -> None:
+        from edn.io import atomic_write_text
+        atomic_write_text(run_dir / TARGET, json.dumps(self.__dict__, indent=2))
+
+    @classmethod
+    def load(cls, run_dir: Path) -> "TargetInfo":
+        d = json.loads((run_dir / TARGET).read_text())
+        for k in ("frames", "prepared_size", "size"):
+            d[k] = tuple(d[k])
+        return cls(**d)
+
+    @classmethod
+    def measure(cls, prepared_set: Path, keypoints: np.ndarray, frames: tuple[int, int],
+                prepared_size: tuple[int, int], size: tuple[int, int], fps: float) -> "TargetInfo":
+        return cls(str(prepared_set), frames, prepared_size, size, fps,
+                   ankle_stats(keypoints[frames[0]:frames[1]]).to_dict())
+
+
+class Renderer:
+    """A run's generator for inference: label map + previous output -> next frame."""
+
+    def __init__(self, run_dir: str | Path, device: torch.device, fast: bool = True) -> None:
+        run_dir = Path(run_dir)
+        for needed in (CONFIG, CHECKPOINT, TARGET):
+            if not (run_dir / needed).is_file():
+                raise FileNotFoundError(f"{run_dir} is not a trained run (no {needed}); "
+                                        "train one with main/train.py")
+        self.cfg = Config.load(run_dir / CONFIG)
+        self.target = TargetInfo.load(run_dir)
+        state = torch.load(run_dir / CHECKPOINT, map_location=device, weights_only=False)
+        self.iteration = state["iteration"]
+        model = TemporalPix2PixHD.from_config(self.cfg, state["stage"], device,
+                                              plate=np.zeros((*self.target.size[::-1], 3), np.uint8))
+        model.load_state_dict(state["model"])
+        self.device = device
+        self.generator = FastGenerator(model.generator, Precision(device, fast and self.cfg.train.fast))
+
+    def render(self, keypoints: np.ndarray, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Keypoints (N, 18, 3) in the model's pixels -> (labels, frames), uint8 (N, h, w, 3),
+        each frame conditioned on the previous generated one (zeros before the first)."""
+        size = self.target.size
+        labels = render_labels(keypoints, size)
+        frames = np.empty_like(labels)
+        prev = torch.zeros(1, 3, size[1], size[0], device=self.device)
+        for i in tqdm(range(len(labels)), unit="frame", desc="generate", disable=not progress):
+            prev = self.generator(to_tensor(labels[i:i + 1]).to(self.device), prev)
+            frames[i] = to_uint8(prev)[0]
+        return labels, frames
+
+
+def normalize_to_target(source_keypoints: np.ndarray, source_size: tuple[int, int],
+                        target: TargetInfo) -> tuple[np.ndarray, dict]:
+    """Source keypoints (prepared-frame pixels of size ``source_size``) -> the target's
+    prepared-frame pixels, by EDN global pose normalization. Returns (keypoints, params)."""
+    kp = scale_keypoints(source_keypoints, source_size, target.prepared_size)
+    source_stats = ankle_stats(kp)
+    target_stats = AnkleStats(**target.stats)
+    transforms = frame_transforms(kp, source_stats, target_stats)
+    params = {"source": source_stats.to_dict(), "target": target.stats, **transforms.to_dict()}
+    return apply_transforms(kp, transforms), params

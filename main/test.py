@@ -1,0 +1,98 @@
+"""python main/test.py --name NAME --source VIDEO_OR_PREPARED_DIR -o OUT [--no-normalize]"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+from edn.data import scale_keypoints
+from edn.data_prep import PreparedMeta, crop_resize, prepare_video
+from edn.io import atomic_write_text, staged_dir
+from edn.keypoints import read_sequence, write_sequence
+from edn.normalize import TooFewFramesError
+from edn.trainer import pick_device
+from edn.transfer import Renderer, normalize_to_target
+from edn.video import InputError, read_image_rgb, write_image_rgb
+from pose_detector.extract import WEIGHTS_DIR, NoPersonError, make_detector
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description="Transfer a dance: extract the source dancer's skeletons, normalize them to "
+                    "the target's position and size (EDN global pose normalization), and render "
+                    "them with the target model frame by frame. Writes OUT/frames/%%06d.png, "
+                    "OUT/labels/%%06d.png, OUT/source/%%06d.png, OUT/keypoints/ (the normalized "
+                    "skeletons), OUT/norm_params.json and OUT/meta.json; assemble a video with "
+                    "output/img2video.py.")
+    p.add_argument("--name", required=True, help="the trained run: weights/NAME")
+    p.add_argument("--source", required=True, type=Path,
+                   help="the source dance video, or a folder made by data/video2data.py")
+    p.add_argument("-o", "--out", required=True, type=Path, help="output folder")
+    p.add_argument("--no-normalize", action="store_true",
+                   help="use the source skeletons as they are (no global pose normalization)")
+    p.add_argument("--frames", type=int, help="only the first N frames")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
+    p.add_argument("--fp32", action="store_true", help="plain fp32 inference (default: bf16 on CPU, AMP on CUDA)")
+    p.add_argument("--weights-dir", type=Path, default=WEIGHTS_DIR,
+                   help="where run folders live (default: the checkout's weights/)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        renderer = Renderer(args.weights_dir / args.name, pick_device(args.device),
+                            fast=not args.fp32)
+        if args.out.exists() and not args.overwrite:
+            raise FileExistsError(f"{args.out} exists (use --overwrite to replace it)")
+        with staged_dir(args.out, overwrite=True) as out:
+            source = args.source
+            if source.is_file():
+                source = out / "source_set"
+                size = renderer.target.prepared_size
+                prepare_video(args.source, source, make_detector("auto"), size=size,
+                              masks=False, progress=not args.quiet)
+            meta = PreparedMeta.load(source)
+            keypoints = read_sequence(source / "keypoints")[:args.frames]
+            if args.no_normalize:
+                keypoints = scale_keypoints(keypoints, meta.size, renderer.target.prepared_size)
+            else:
+                keypoints, params = normalize_to_target(keypoints, meta.size, renderer.target)
+                atomic_write_text(out / "norm_params.json", json.dumps(params))
+            write_sequence(out / "keypoints", keypoints, "normalized")
+            model_kp = scale_keypoints(keypoints, renderer.target.prepared_size,
+                                       renderer.target.size)
+            labels, frames = renderer.render(model_kp, progress=not args.quiet)
+            size = renderer.target.size
+            for name, images in (("labels", labels), ("frames", frames)):
+                (out / name).mkdir()
+                for i, image in enumerate(images):
+                    write_image_rgb(out / name / f"{i:06d}.png", image)
+            (out / "source").mkdir()
+            for i in range(len(frames)):
+                frame = read_image_rgb(source / "frames" / f"{i:06d}.png")
+                write_image_rgb(out / "source" / f"{i:06d}.png",
+                                crop_resize(frame, (0, 0, *meta.size), size))
+            atomic_write_text(out / "meta.json", json.dumps(
+                {"fps": meta.fps, "name": args.name, "source": meta.source,
+                 "frames": len(frames), "normalized": not args.no_normalize,
+                 "model_iteration": renderer.iteration}, indent=2))
+    except (InputError, NoPersonError, TooFewFramesError, FileExistsError, FileNotFoundError,
+            ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: nothing was written", file=sys.stderr)
+        return 130
+    print(f"{len(frames)} frames -> {args.out}/frames (assemble: python output/img2video.py "
+          f"{args.out}/frames -o result.mp4 --side-by-side {args.out}/source {args.out}/labels)",
+          file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""python main/train.py --target VIDEO_OR_PREPARED_DIR --name NAME [--preset cpu|paper]
+[--iters N | --minutes M] [--device auto] [--resume]"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from edn.config import PRESETS, Config, preset
+from edn.data import TargetSet
+from edn.data_prep import PreparedMeta, prepare_video
+from edn.keypoints import read_sequence
+from edn.normalize import TooFewFramesError
+from edn.trainer import CHECKPOINT, Trainer, pick_device
+from edn.transfer import TargetInfo
+from edn.video import InputError
+from pose_detector.extract import WEIGHTS_DIR, NoPersonError, make_detector
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description="Train a model of one target person from a video of them (static camera, "
+                    "a few minutes). Everything is kept in weights/NAME/: the prepared target "
+                    "set (when given a video), config.json, checkpoint.pt, target.json (the "
+                    "target's normalization statistics) and TensorBoard logs in logs/.")
+    p.add_argument("--target", required=True, type=Path,
+                   help="the target video, or a folder made by data/video2data.py")
+    p.add_argument("--name", required=True, help="run name: the folder weights/NAME")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="cpu",
+                   help="model and schedule preset (default cpu: sized to train on this kind "
+                        "of 2-core machine within an hour; paper: EDN's 512x256 global stage)")
+    p.add_argument("--config", type=Path,
+                   help="a config JSON (as saved in weights/NAME/config.json) instead of --preset")
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--iters", type=int, help="train this many iterations")
+    length.add_argument("--minutes", type=float,
+                        help="fit the run (and its learning-rate decay) into this many minutes")
+    p.add_argument("--split", type=float, default=1.0,
+                   help="train on the first SPLIT fraction of the frames only (e.g. 0.8 keeps "
+                        "the rest for main/evaluate.py; default 1.0)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
+    p.add_argument("--seed", type=int, default=0, help="seed of the data order and weights")
+    p.add_argument("--resume", action="store_true", help="continue weights/NAME exactly")
+    p.add_argument("--save-every", type=int, default=500, help="checkpoint period (iterations)")
+    p.add_argument("--weights-dir", type=Path, default=WEIGHTS_DIR,
+                   help="where run folders live (default: the checkout's weights/)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    run_dir = args.weights_dir / args.name
+    try:
+        if not 0 < args.split <= 1:
+            raise ValueError("--split must be in (0, 1]")
+        if (run_dir / CHECKPOINT).exists() and not args.resume:
+            raise FileExistsError(f"{run_dir} already has a checkpoint: pass --resume to "
+                                  "continue it, or choose another --name")
+        if args.resume and not (run_dir / CHECKPOINT).exists():
+            raise FileNotFoundError(f"nothing to resume: no {run_dir / CHECKPOINT}")
+        device = pick_device(args.device)
+        torch.manual_seed(args.seed)
+        cfg = Config.load(args.config) if args.config else preset(args.preset)
+        prepared = args.target
+        if prepared.is_file():
+            prepared = run_dir / "target_set"
+            if not (prepared / "meta.json").is_file():
+                print(f"preparing {args.target} -> {prepared}", file=sys.stderr)
+                prepare_video(args.target, prepared, make_detector("auto", segmentation=True),
+                              size=(cfg.data.prepared_size, cfg.data.prepared_size),
+                              progress=not args.quiet)
+        meta = PreparedMeta.load(prepared)
+        stage = cfg.train.stages[0]
+        size = (stage.width, stage.height)
+        end = max(2, int(round(meta.frames * args.split)))
+        target = TargetSet.load(prepared, size, range(0, end))
+        info = TargetInfo.measure(prepared.resolve(), read_sequence(prepared / "keypoints"),
+                                  (0, end), meta.size, size, meta.fps)
+        plate = target.plate(cfg.data.plate_frames) if cfg.generator.composite else None
+        trainer = Trainer(cfg, target, run_dir, device, seed=args.seed, plate=plate,
+                          log=lambda m: print(m, file=sys.stderr))
+        if args.resume:
+            trainer.resume()
+            print(f"resumed at iteration {trainer.iteration} of {trainer.planned}", file=sys.stderr)
+        else:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            if trainer.dist.main:
+                info.save(run_dir)
+            if args.iters:
+                trainer.planned = args.iters
+        deadline = None
+        if args.minutes and not args.resume:
+            deadline = time.time() + args.minutes * 60
+            trainer.plan_minutes(args.minutes)
+        trainer.train(save_every=args.save_every, progress=not args.quiet, deadline=deadline)
+    except (InputError, NoPersonError, TooFewFramesError, FileExistsError, FileNotFoundError,
+            ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"interrupted: the last checkpoint is in {run_dir}; continue with --resume",
+              file=sys.stderr)
+        return 130
+    print(f"trained {trainer.iteration} iterations -> {run_dir}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""A tiny model and target set for training tests; run under torchrun it is the DDP worker:
+
+    python -m torch.distributed.run --nproc_per_node 2 tests/tiny_training.py OUT_DIR ITERS
+
+each rank trains ITERS iterations (batch 1 per rank) and saves its generator to
+OUT_DIR/rank{R}.pt.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from edn.config import (Config, DataConfig, DiscriminatorConfig, GeneratorConfig,  # noqa: E402
+                        LossConfig, StageConfig, TrainConfig)
+from edn.data import TargetSet, render_labels  # noqa: E402
+from edn.trainer import Trainer  # noqa: E402
+
+SIZE = 32
+
+
+def tiny_config(fast: bool = True, batch_size: int = 1, composite: bool = True) -> Config:
+    return Config(
+        name="tiny",
+        generator=GeneratorConfig(ngf=4, n_downsampling=2, n_blocks=1, composite=composite),
+        discriminator=DiscriminatorConfig(ndf=4, n_layers=2, num_d=2),
+        loss=LossConfig(feat_match=10.0, vgg=0.0, l1=10.0, mask=5.0),
+        data=DataConfig(prepared_size=SIZE),
+        train=TrainConfig(batch_size=batch_size, fast=fast,
+                          stages=[StageConfig(SIZE, SIZE, 0, iterations=6, decay_iterations=3)]),
+    )
+
+
+def tiny_target(frames: int = 8) -> TargetSet:
+    """A bright square walking right on a gradient, with its skeleton and mask."""
+    rng = np.random.default_rng(0)
+    background = np.linspace(0, 120, SIZE, dtype=np.float32)[None, :, None].repeat(SIZE, 0).repeat(3, 2)
+    images, masks, kps = [], [], []
+    for t in range(frames):
+        image = background.copy() + rng.normal(0, 2, background.shape)
+        mask = np.zeros((SIZE, SIZE), np.float32)
+        x = 4 + 2 * t
+        image[8:28, x:x + 8] = (220, 180, 60)
+        mask[8:28, x:x + 8] = 1
+        kp = np.zeros((18, 3), np.float32)
+        kp[0] = (x + 4, 9, 1)     # nose
+        kp[1] = (x + 4, 12, 1)    # neck
+        kp[8] = (x + 2, 18, 1)    # r hip
+        kp[10] = (x + 2, 27, 1)   # r ankle
+        images.append(image.clip(0, 255).astype(np.uint8))
+        masks.append(mask)
+        kps.append(kp)
+    keypoints = np.stack(kps)
+    return TargetSet(Path("."), None, (SIZE, SIZE), np.stack(images),
+                     render_labels(keypoints, (SIZE, SIZE)), np.stack(masks), keypoints)
+
+
+def make_trainer(run_dir: Path, cfg: Config | None = None) -> Trainer:
+    torch.manual_seed(0)
+    target = tiny_target()
+    cfg = cfg or tiny_config()
+    plate = target.plate() if cfg.generator.composite else None
+    return Trainer(cfg, target, run_dir, torch.device("cpu"), seed=3, plate=plate,
+                   log=lambda *a: None)
+
+
+if __name__ == "__main__":
+    out, iters = Path(sys.argv[1]), int(sys.argv[2])
+    torch.set_num_threads(1)
+    trainer = make_trainer(out / "run", tiny_config(fast=False))
+    trainer.planned = iters
+    for _ in range(iters):
+        trainer.step()
+    torch.save(trainer.model.generator.state_dict(), out / f"rank{trainer.dist.rank}.pt")
