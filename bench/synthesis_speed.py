@@ -11,7 +11,8 @@ quote, `median` shows the noise.
   training   plain: pix2pixHD's step written plainly in fp32 (D run on fake-detached, real and
              fake; G's backward also fills D's gradients; for-loop Adam).
              ours_fp32: edn.train_step.TemporalPix2PixHD with fast=False.
-             fast: the same with fast=True (bf16 autocast).
+             fast: the same with fast=True (bf16 autocast); --compile-training adds
+             torch.compile'd G passes (TrainConfig.compile, on in the cpu preset).
              All three train on the temporal pair (t, t+1): two G passes per iteration.
 """
 from __future__ import annotations
@@ -98,14 +99,16 @@ def bench_inference(g: GlobalGenerator, rounds: int, compile: bool) -> dict[str,
     }
 
 
-def bench_training(g: GlobalGenerator, d: MultiscaleDiscriminator, rounds: int) -> dict[str, object]:
+def bench_training(
+    g: GlobalGenerator, d: MultiscaleDiscriminator, rounds: int, compile: bool
+) -> dict[str, object]:
     pair = FramePair(*(torch.rand(1, 3, SIZE, SIZE) * 2 - 1 for _ in range(4)))
     loss_cfg = LossConfig(vgg=0.0, l1=0.0)
     g_plain, d_plain = copy.deepcopy(g), copy.deepcopy(d)
     opt_g = torch.optim.Adam(g_plain.parameters(), 2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(d_plain.parameters(), 2e-4, betas=(0.5, 0.999))
     ours_fp32 = TemporalPix2PixHD(copy.deepcopy(g), copy.deepcopy(d), loss_cfg, TrainConfig(fast=False))
-    fast = TemporalPix2PixHD(copy.deepcopy(g), copy.deepcopy(d), loss_cfg, TrainConfig(fast=True))
+    fast = TemporalPix2PixHD(copy.deepcopy(g), copy.deepcopy(d), loss_cfg, TrainConfig(fast=True, compile=compile))
     first = {"ours_fp32": ours_fp32.step(pair), "fast": fast.step(pair)}  # same weights, same pair
     times = time_round_robin(
         {
@@ -127,7 +130,7 @@ def bench_training(g: GlobalGenerator, d: MultiscaleDiscriminator, rounds: int) 
     }
 
 
-def sweep_training(shapes: list[str], ndf: int, steps: int) -> None:
+def sweep_training(shapes: list[str], ndf: int, steps: int, compile: bool) -> None:
     """Fast-path training speed of candidate `cpu` presets: one JSON line per NGF/DOWN/BLOCKS."""
     pair = FramePair(*(torch.rand(1, 3, SIZE, SIZE) * 2 - 1 for _ in range(4)))
     for shape in shapes:
@@ -135,7 +138,7 @@ def sweep_training(shapes: list[str], ndf: int, steps: int) -> None:
         torch.manual_seed(0)
         g = GlobalGenerator(6, 3, ngf, n_downsampling=n_down, n_blocks=n_blocks)
         d = MultiscaleDiscriminator(12, ndf=ndf, n_layers=3, num_d=2)
-        step = TemporalPix2PixHD(g, d, LossConfig(vgg=0.0, l1=10.0), TrainConfig(fast=True))
+        step = TemporalPix2PixHD(g, d, LossConfig(vgg=0.0, l1=10.0), TrainConfig(fast=True, compile=compile))
         times = time_round_robin({"step": lambda: step.step(pair)}, steps)["step"]
         print(json.dumps({
             "ngf": ngf, "n_downsampling": n_down, "n_blocks": n_blocks, "ndf": ndf,
@@ -150,13 +153,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds per variant")
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile for inference")
     parser.add_argument("--skip-training", action="store_true")
+    parser.add_argument("--compile-training", action="store_true",
+                        help="fast training variant with torch.compile'd G passes (slow first step)")
     parser.add_argument("--sweep", nargs="+", metavar="NGF/DOWN/BLOCKS",
                         help="instead: fast training it/s of these generator shapes")
     parser.add_argument("--ndf", type=int, default=64, help="discriminator width for --sweep")
     args = parser.parse_args()
     torch.set_num_threads(2)
     if args.sweep:
-        sweep_training(args.sweep, args.ndf, args.rounds)
+        sweep_training(args.sweep, args.ndf, args.rounds, args.compile_training)
         return
     for ngf in args.ngf:
         torch.manual_seed(0)
@@ -171,7 +176,7 @@ def main() -> None:
             "inference": bench_inference(g, args.rounds + 2, compile=not args.no_compile),
         }
         if not args.skip_training:
-            result["training"] = bench_training(g, d, args.rounds)
+            result["training"] = bench_training(g, d, args.rounds, args.compile_training)
         result["load_avg_1min_at_end"] = round(os.getloadavg()[0], 2)
         print(json.dumps(result), flush=True)
 

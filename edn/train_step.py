@@ -7,6 +7,7 @@ gradients flowing through frame t; D judges the pair (label_t, label_t1, frame_t
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,21 +80,26 @@ def build_discriminator(cfg: DiscriminatorConfig, gen: GeneratorConfig) -> Multi
 Masks = tuple[torch.Tensor, torch.Tensor] | None
 
 
-def _generate(generator: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+def run_generator(generator: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(frame, person mask or None); a function so that torch.compile can trace either kind."""
     if isinstance(generator, CompositeGenerator):
         return generator.forward_with_mask(x)
     return generator(x), None
 
 
 def generate_pair(
-    generator: nn.Module, label_t: torch.Tensor, label_t1: torch.Tensor, output_nc: int = 3
+    generator: nn.Module,
+    label_t: torch.Tensor,
+    label_t1: torch.Tensor,
+    output_nc: int = 3,
+    run: Callable[[nn.Module, torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]] = run_generator,
 ) -> tuple[torch.Tensor, torch.Tensor, Masks]:
     """Frame t from zeros, frame t+1 from frame t (not detached); plus the composite's person
     masks of both frames when G composites over a plate, else None."""
     b, _, h, w = label_t.shape
     zeros = label_t.new_zeros(b, output_nc, h, w)
-    fake_t, mask_t = _generate(generator, torch.cat([label_t, zeros], 1))
-    fake_t1, mask_t1 = _generate(generator, torch.cat([label_t1, fake_t], 1))
+    fake_t, mask_t = run(generator, torch.cat([label_t, zeros], 1))
+    fake_t1, mask_t1 = run(generator, torch.cat([label_t1, fake_t], 1))
     masks = (mask_t, mask_t1) if mask_t is not None and mask_t1 is not None else None
     return fake_t, fake_t1, masks
 
@@ -122,6 +128,10 @@ class TemporalPix2PixHD:
         self.channels_last = train.channels_last
         memory_format = torch.channels_last if train.channels_last else torch.contiguous_format
         self.generator = generator.to(memory_format=memory_format)
+        # Compiled G passes for training only; self.generator stays the plain module (its
+        # state_dict keys, inference copies). Fuses norm/ReLU/pad passes: ~10% per step on the
+        # cpu preset, after a ~60 s first compile (seconds once inductor's cache is warm).
+        self.run_generator = torch.compile(run_generator) if train.compile else run_generator
         self.discriminator = discriminator.to(memory_format=memory_format)
         self.vgg = vgg.to(self.device, memory_format=memory_format) if vgg is not None else None
         self.loss = loss
@@ -180,7 +190,9 @@ class TemporalPix2PixHD:
         pair = pair.to(self.device, self.channels_last)
         with self.precision.autocast():
             # One autocast region for both G passes, so G's weights are cast to bf16 once.
-            fake_t, fake_t1, masks = generate_pair(self.generator, pair.label_t, pair.label_t1, self.output_nc)
+            fake_t, fake_t1, masks = generate_pair(
+                self.generator, pair.label_t, pair.label_t1, self.output_nc, self.run_generator
+            )
             labels = torch.cat([pair.label_t, pair.label_t1], 1)
             fake = torch.cat([labels, fake_t, fake_t1], 1)
             real = torch.cat([labels, pair.real_t, pair.real_t1], 1)

@@ -173,6 +173,7 @@ def test_composite_step_supervises_the_mask_and_state_round_trips():
     cfg = preset("cpu")
     cfg.generator.composite, cfg.loss.mask = True, 10.0
     cfg.generator.ngf, cfg.discriminator.ndf = 8, 8
+    cfg.train.compile = False  # a minute of compilation; not what this test is about
     plate = np.full((32, 32, 3), 255, np.uint8)  # white background
     torch.manual_seed(0)
     model = TemporalPix2PixHD.from_config(cfg, 0, torch.device("cpu"), plate=plate)
