@@ -22,6 +22,7 @@ from edn.config import Config
 from edn.data import TargetSet, batch_indices, to_tensor
 from edn.io import atomic_write
 from edn.losses import VGGLoss
+from edn.models.composite import CompositeGenerator
 from edn.train_step import FramePair, TemporalPix2PixHD
 
 CHECKPOINT = "checkpoint.pt"
@@ -62,6 +63,16 @@ def lr_at(iteration: int, total: int, decay: int, base_lr: float) -> float:
     if iteration < start or decay <= 0:
         return base_lr
     return base_lr * max(0.0, (total - iteration) / decay)
+
+
+def core(generator: torch.nn.Module) -> torch.nn.Module:
+    """The pix2pixHD generator inside a composite one (itself otherwise)."""
+    return generator.base if isinstance(generator, CompositeGenerator) else generator
+
+
+def _stage_size(cfg: Config, stage: int) -> tuple[int, int]:
+    s = cfg.train.stages[stage]
+    return s.width, s.height
 
 
 def save_torch(path: Path, obj: dict) -> None:
@@ -116,6 +127,15 @@ class Trainer:
         self.iteration, self.planned = state["iteration"], state["planned"]
         torch.set_rng_state(state["torch_rng"])
         return True
+
+    def start_from_stage(self, previous: dict) -> None:
+        """Begin this stage from a finished earlier stage's checkpoint: the local enhancer's
+        global generator takes the earlier stage's trained weights (pix2pixHD's schedule)."""
+        earlier = TemporalPix2PixHD.from_config(
+            self.cfg, previous["stage"], self.device,
+            plate=np.zeros((*_stage_size(self.cfg, previous["stage"])[::-1], 3), np.uint8))
+        earlier.load_state_dict(previous["model"])
+        core(self.model.generator).load_global(core(earlier.generator))
 
     # -- training ----------------------------------------------------------------------
     def batch(self, iteration: int) -> FramePair:

@@ -41,6 +41,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--split", type=float, default=1.0,
                    help="train on the first SPLIT fraction of the frames only (e.g. 0.8 keeps "
                         "the rest for main/evaluate.py; default 1.0)")
+    p.add_argument("--stage", type=int, default=0,
+                   help="training stage of the preset (paper: 0 = 512x256 global generator, "
+                        "1 = 1024x512 local enhancer, started from the finished stage 0 of the "
+                        "same --name, whose checkpoint is kept as checkpoint_stage0.pt)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
     p.add_argument("--seed", type=int, default=0, help="seed of the data order and weights")
     p.add_argument("--resume", action="store_true", help="continue weights/NAME exactly")
@@ -57,7 +61,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not 0 < args.split <= 1:
             raise ValueError("--split must be in (0, 1]")
-        if (run_dir / CHECKPOINT).exists() and not args.resume:
+        previous = None
+        if args.stage > 0 and not args.resume:
+            if not (run_dir / CHECKPOINT).exists():
+                raise FileNotFoundError(f"stage {args.stage} starts from stage {args.stage - 1} "
+                                        f"of the same run: no {run_dir / CHECKPOINT}")
+            previous = torch.load(run_dir / CHECKPOINT, map_location="cpu", weights_only=False)
+            if previous["stage"] != args.stage - 1:
+                raise ValueError(f"{run_dir / CHECKPOINT} is stage {previous['stage']}, "
+                                 f"not {args.stage - 1}")
+        elif (run_dir / CHECKPOINT).exists() and not args.resume:
             raise FileExistsError(f"{run_dir} already has a checkpoint: pass --resume to "
                                   "continue it, or choose another --name")
         if args.resume and not (run_dir / CHECKPOINT).exists():
@@ -74,20 +87,26 @@ def main(argv: list[str] | None = None) -> int:
                               size=(cfg.data.prepared_size, cfg.data.prepared_size),
                               progress=not args.quiet)
         meta = PreparedMeta.load(prepared)
-        stage = cfg.train.stages[0]
+        if not 0 <= args.stage < len(cfg.train.stages):
+            raise ValueError(f"preset {cfg.name} has stages 0..{len(cfg.train.stages) - 1}")
+        stage = cfg.train.stages[args.stage]
         size = (stage.width, stage.height)
         end = max(2, int(round(meta.frames * args.split)))
         target = TargetSet.load(prepared, size, range(0, end))
         info = TargetInfo.measure(prepared.resolve(), read_sequence(prepared / "keypoints"),
                                   (0, end), meta.size, size, meta.fps)
         plate = target.plate(cfg.data.plate_frames) if cfg.generator.composite else None
-        trainer = Trainer(cfg, target, run_dir, device, seed=args.seed, plate=plate,
-                          log=lambda m: print(m, file=sys.stderr))
+        trainer = Trainer(cfg, target, run_dir, device, stage=args.stage, seed=args.seed,
+                          plate=plate, log=lambda m: print(m, file=sys.stderr))
         if args.resume:
             trainer.resume()
             print(f"resumed at iteration {trainer.iteration} of {trainer.planned}", file=sys.stderr)
         else:
             run_dir.mkdir(parents=True, exist_ok=True)
+            if previous is not None:
+                trainer.start_from_stage(previous)
+                if trainer.dist.main:
+                    (run_dir / CHECKPOINT).rename(run_dir / f"checkpoint_stage{args.stage - 1}.pt")
             if trainer.dist.main:
                 info.save(run_dir)
             if args.iters:

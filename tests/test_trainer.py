@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 
-from edn.trainer import CHECKPOINT, lr_at
+from edn.trainer import CHECKPOINT, core, lr_at
 from tiny_training import make_trainer, tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,3 +65,17 @@ def test_two_process_gloo_matches_one_process_with_the_same_global_batch(tmp_pat
     ref = single.model.generator.state_dict()
     worst = max((rank0[k].float() - ref[k].float()).abs().max().item() for k in ref)
     assert worst < 1e-4, worst
+
+
+def test_local_enhancer_stage_starts_from_the_trained_global_stage(tmp_path):
+    first = make_trainer(tmp_path / "s")
+    for _ in range(2):
+        first.step()
+    second = make_trainer(tmp_path / "s", stage=1)
+    second.start_from_stage(first.state())
+    trained = core(first.model.generator).state_dict()
+    trunk = core(second.model.generator).global_trunk.state_dict()
+    assert trunk and all(torch.equal(v, trained[f"model.{k}"]) for k, v in trunk.items())
+    losses = second.step()  # the enhancer trains at twice the resolution
+    assert second.model.generate(second.batch(0).label_t, second.batch(0).real_t).shape[-1] == 64
+    assert all(torch.isfinite(v) for v in losses.values())

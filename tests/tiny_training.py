@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -24,6 +25,7 @@ SIZE = 32
 
 
 def tiny_config(fast: bool = True, batch_size: int = 1, composite: bool = True) -> Config:
+    """Stage 0: a global generator at 32x32; stage 1: a local enhancer at 64x64."""
     return Config(
         name="tiny",
         generator=GeneratorConfig(ngf=4, n_downsampling=2, n_blocks=1, composite=composite),
@@ -31,12 +33,15 @@ def tiny_config(fast: bool = True, batch_size: int = 1, composite: bool = True) 
         loss=LossConfig(feat_match=10.0, vgg=0.0, l1=10.0, mask=5.0),
         data=DataConfig(prepared_size=SIZE),
         train=TrainConfig(batch_size=batch_size, fast=fast,
-                          stages=[StageConfig(SIZE, SIZE, 0, iterations=6, decay_iterations=3)]),
+                          stages=[StageConfig(SIZE, SIZE, 0, iterations=6, decay_iterations=3),
+                                  StageConfig(2 * SIZE, 2 * SIZE, 1, iterations=2,
+                                              decay_iterations=1)]),
     )
 
 
-def tiny_target(frames: int = 8) -> TargetSet:
-    """A bright square walking right on a gradient, with its skeleton and mask."""
+def tiny_target(frames: int = 8, scale: int = 1) -> TargetSet:
+    """A bright square walking right on a gradient, with its skeleton and mask (at
+    ``scale`` times 32 pixels)."""
     rng = np.random.default_rng(0)
     background = np.linspace(0, 120, SIZE, dtype=np.float32)[None, :, None].repeat(SIZE, 0).repeat(3, 2)
     images, masks, kps = [], [], []
@@ -54,17 +59,21 @@ def tiny_target(frames: int = 8) -> TargetSet:
         images.append(image.clip(0, 255).astype(np.uint8))
         masks.append(mask)
         kps.append(kp)
+    size = SIZE * scale
+    images = [cv2.resize(i, (size, size), interpolation=cv2.INTER_NEAREST) for i in images]
+    masks = [cv2.resize(m, (size, size), interpolation=cv2.INTER_NEAREST) for m in masks]
     keypoints = np.stack(kps)
-    return TargetSet(Path("."), None, (SIZE, SIZE), np.stack(images),
-                     render_labels(keypoints, (SIZE, SIZE)), np.stack(masks), keypoints)
+    keypoints[..., :2] *= scale
+    return TargetSet(Path("."), None, (size, size), np.stack(images),
+                     render_labels(keypoints, (size, size)), np.stack(masks), keypoints)
 
 
-def make_trainer(run_dir: Path, cfg: Config | None = None) -> Trainer:
+def make_trainer(run_dir: Path, cfg: Config | None = None, stage: int = 0) -> Trainer:
     torch.manual_seed(0)
-    target = tiny_target()
+    target = tiny_target(scale=stage + 1)
     cfg = cfg or tiny_config()
     plate = target.plate() if cfg.generator.composite else None
-    return Trainer(cfg, target, run_dir, torch.device("cpu"), seed=3, plate=plate,
+    return Trainer(cfg, target, run_dir, torch.device("cpu"), stage=stage, seed=3, plate=plate,
                    log=lambda *a: None)
 
 
