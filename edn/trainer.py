@@ -47,6 +47,10 @@ class Distributed:
     def main(self) -> bool:
         return self.rank == 0
 
+    def barrier(self) -> None:
+        if self.world_size > 1:
+            dist.barrier()
+
     @classmethod
     def from_env(cls, device: torch.device) -> "Distributed":
         world = int(os.environ.get("WORLD_SIZE", "1"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -79,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         torch.manual_seed(args.seed)
         cfg = Config.load(args.config) if args.config else preset(args.preset)
         prepared = args.target
+        if prepared.is_file() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise ValueError("with several processes, prepare the target first "
+                             "(python data/video2data.py VIDEO -o DIR) and pass --target DIR")
         if prepared.is_file():
             prepared = run_dir / "target_set"
             if not (prepared / "meta.json").is_file():
@@ -105,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             run_dir.mkdir(parents=True, exist_ok=True)
             if previous is not None:
                 trainer.start_from_stage(previous)
+                trainer.dist.barrier()  # every process has read the earlier stage
                 if trainer.dist.main:
                     (run_dir / CHECKPOINT).rename(run_dir / f"checkpoint_stage{args.stage - 1}.pt")
             if trainer.dist.main:
