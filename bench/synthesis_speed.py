@@ -179,6 +179,7 @@ def main() -> None:
             result["training"] = bench_training(g, d, args.rounds, args.compile_training)
         result["load_avg_1min_at_end"] = round(os.getloadavg()[0], 2)
         print(json.dumps(result), flush=True)
+        torch._dynamo.reset()  # compiled graphs hold frozen weight copies: free them per ngf
 
 
 if __name__ == "__main__":
