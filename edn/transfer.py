@@ -11,7 +11,8 @@ from tqdm import tqdm
 
 from edn.config import Config
 from edn.data import render_labels, scale_keypoints, to_tensor, to_uint8
-from edn.fast import FastGenerator, Precision
+from edn.fast import FastGenerator, Precision, generate_video
+from edn.io import atomic_write_text
 from edn.normalize import AnkleStats, apply_transforms, ankle_stats, frame_transforms
 from edn.train_step import TemporalPix2PixHD
 from edn.trainer import CHECKPOINT, CONFIG
@@ -31,7 +32,6 @@ class TargetInfo:
     stats: dict
 
     def save(self, run_dir: Path) -> None:
-        from edn.io import atomic_write_text
         atomic_write_text(run_dir / TARGET, json.dumps(self.__dict__, indent=2))
 
     @classmethod
@@ -70,13 +70,13 @@ class Renderer:
     def render(self, keypoints: np.ndarray, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Keypoints (N, 18, 3) in the model's pixels -> (labels, frames), uint8 (N, h, w, 3),
         each frame conditioned on the previous generated one (zeros before the first)."""
-        size = self.target.size
-        labels = render_labels(keypoints, size)
+        labels = render_labels(keypoints, self.target.size)
+        label_maps = (to_tensor(labels[i:i + 1]).to(self.device) for i in range(len(labels)))
         frames = np.empty_like(labels)
-        prev = torch.zeros(1, 3, size[1], size[0], device=self.device)
-        for i in tqdm(range(len(labels)), unit="frame", desc="generate", disable=not progress):
-            prev = self.generator(to_tensor(labels[i:i + 1]).to(self.device), prev)
-            frames[i] = to_uint8(prev)[0]
+        outputs = generate_video(self.generator, label_maps)
+        for i, frame in enumerate(tqdm(outputs, total=len(labels), unit="frame", desc="generate",
+                                       disable=not progress)):
+            frames[i] = to_uint8(frame)[0]
         return labels, frames
 
 

@@ -36,7 +36,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--config", type=Path,
                    help="a config JSON (as saved in weights/NAME/config.json) instead of --preset")
     length = p.add_mutually_exclusive_group()
-    length.add_argument("--iters", type=int, help="train this many iterations")
+    length.add_argument("--iters", type=int,
+                        help="train until this iteration (with --resume: replaces the saved "
+                             "plan, e.g. to extend a finished run)")
     length.add_argument("--minutes", type=float,
                         help="fit the run (and its learning-rate decay) into this many minutes")
     p.add_argument("--split", type=float, default=1.0,
@@ -104,7 +106,6 @@ def main(argv: list[str] | None = None) -> int:
                           plate=plate, log=lambda m: print(m, file=sys.stderr))
         if args.resume:
             trainer.resume()
-            print(f"resumed at iteration {trainer.iteration} of {trainer.planned}", file=sys.stderr)
         else:
             run_dir.mkdir(parents=True, exist_ok=True)
             if previous is not None:
@@ -114,8 +115,10 @@ def main(argv: list[str] | None = None) -> int:
                     (run_dir / CHECKPOINT).rename(run_dir / f"checkpoint_stage{args.stage - 1}.pt")
             if trainer.dist.main:
                 info.save(run_dir)
-            if args.iters:
-                trainer.planned = args.iters
+        if args.iters:
+            trainer.planned = args.iters
+        if args.resume:
+            print(f"resumed at iteration {trainer.iteration} of {trainer.planned}", file=sys.stderr)
         deadline = None
         if args.minutes and not args.resume:
             deadline = time.time() + args.minutes * 60

@@ -1,0 +1,82 @@
+"""main/train.py -> main/test.py -> output/img2video.py on a tiny synthetic prepared set."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edn.data_prep import PreparedMeta
+from edn.keypoints import read_sequence, write_sequence
+from edn.video import open_frames
+from tiny_training import tiny_config, tiny_target
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_prepared(folder: Path, frames: int = 12) -> None:
+    target = tiny_target(frames)
+    (folder / "frames").mkdir(parents=True)
+    (folder / "masks").mkdir()
+    for i, (image, mask) in enumerate(zip(target.frames, target.masks)):
+        cv2.imwrite(str(folder / "frames" / f"{i:06d}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        cv2.imwrite(str(folder / "masks" / f"{i:06d}.png"), (mask * 255).astype(np.uint8))
+    kp = target.keypoints.copy()
+    kp[:, 13] = kp[:, 10] + (4, 0, 0)  # a second ankle, so normalization has statistics
+    kp[:, 13, 2] = 1
+    write_sequence(folder / "keypoints", kp, "tiny")
+    PreparedMeta(source="synthetic", fps=12.0, original_size=(32, 32), crop_box=(0, 0, 32, 32),
+                 size=(32, 32), detector="none", frames=frames, masks=True,
+                 frames_with_person=frames).save(folder)
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_train_transfer_and_assemble(tmp_path):
+    write_prepared(tmp_path / "set")
+    cfg = tiny_config(composite=True)
+    cfg.save(tmp_path / "tiny.json")
+    weights = tmp_path / "weights"
+    r = run("main/train.py", "--target", str(tmp_path / "set"), "--name", "t", "--config",
+            str(tmp_path / "tiny.json"), "--iters", "3", "--weights-dir", str(weights), "--quiet")
+    assert r.returncode == 0, r.stderr
+    info = json.loads((weights / "t" / "target.json").read_text())
+    assert info["frames"] == [0, 12] and info["size"] == [32, 32]
+    # a second run of the same name must not silently overwrite it
+    r = run("main/train.py", "--target", str(tmp_path / "set"), "--name", "t", "--config",
+            str(tmp_path / "tiny.json"), "--iters", "3", "--weights-dir", str(weights))
+    assert r.returncode == 1 and "--resume" in r.stderr and "Traceback" not in r.stderr
+    r = run("main/train.py", "--target", str(tmp_path / "set"), "--name", "t", "--config",
+            str(tmp_path / "tiny.json"), "--iters", "5", "--weights-dir", str(weights),
+            "--resume", "--quiet")
+    assert r.returncode == 0 and "resumed at iteration 3" in r.stderr, r.stderr
+
+    out = tmp_path / "out"
+    r = run("main/test.py", "--name", "t", "--weights-dir", str(weights), "--source",
+            str(tmp_path / "set"), "-o", str(out), "--quiet")
+    assert r.returncode == 0, r.stderr
+    for folder in ("frames", "labels", "source"):
+        assert len(list((out / folder).iterdir())) == 12
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["fps"] == 12.0 and meta["normalized"] and meta["model_iteration"] == 5
+    # the source is the target itself: normalization must leave its skeletons in place
+    np.testing.assert_allclose(read_sequence(out / "keypoints")[..., :2],
+                               read_sequence(tmp_path / "set" / "keypoints")[..., :2], atol=0.5)
+
+    r = run("output/img2video.py", str(out / "frames"), "-o", str(tmp_path / "r.mp4"),
+            "--side-by-side", str(out / "source"), str(out / "labels"), "--quiet")
+    assert r.returncode == 0, r.stderr
+    video = open_frames(tmp_path / "r.mp4")
+    assert (video.width, video.height, video.fps) == (96, 32, 12.0)
+
+
+def test_test_py_refuses_a_missing_run(tmp_path):
+    r = run("main/test.py", "--name", "nope", "--weights-dir", str(tmp_path), "--source",
+            str(tmp_path), "-o", str(tmp_path / "o"))
+    assert r.returncode == 1 and "not a trained run" in r.stderr and "Traceback" not in r.stderr
