@@ -18,14 +18,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout too
-from edn import normalize  # noqa: E402
-from edn.io import staged_dir  # noqa: E402
-from edn.keypoints import read_sequence, write_sequence  # noqa: E402
-from edn.skeleton import draw_skeleton  # noqa: E402
-
-TILE = 256
-SHEET_COLUMNS = 4
+from edn import normalize
+from edn.contact_sheet import normalization_sheet
+from edn.io import staged_dir
+from edn.keypoints import read_sequence, write_sequence
+from edn.video import InputError
 
 
 class UsageError(Exception):
@@ -47,45 +44,6 @@ def load_prepared(folder: Path, role: str) -> tuple[dict, np.ndarray]:
     return meta, poses
 
 
-def read_frame(folder: Path, index: int) -> np.ndarray:
-    path = folder / "frames" / f"{index:06d}.png"
-    bgr = cv2.imread(str(path))
-    if bgr is None:
-        raise UsageError(f"cannot read target frame {path}")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
-def contact_sheet(target_dir: Path, target_poses: np.ndarray, normalized: np.ndarray,
-                  transforms: normalize.FrameTransforms, target: normalize.AnkleStats,
-                  tiles: int, conf_threshold: float) -> np.ndarray:
-    """Evenly spaced normalized source frames, each drawn over the target frame whose lower
-    ankle is nearest in y (same depth), between lines at the target's far and close
-    positions. Returns an RGB image."""
-    f_src, _, seen_src = normalize.ankle_coordinates(normalized, conf_threshold)
-    f_tgt, _, seen_tgt = normalize.ankle_coordinates(target_poses, conf_threshold)
-    candidates = np.flatnonzero(seen_tgt)
-    picks = np.flatnonzero(seen_src)
-    picks = picks[np.linspace(0, len(picks) - 1, min(tiles, len(picks))).round().astype(int)]
-    images = []
-    for i in picks:
-        j = int(candidates[np.argmin(np.abs(f_tgt[candidates] - f_src[i]))])
-        frame = read_frame(target_dir, j)
-        h, w = frame.shape[:2]
-        for y in (target.far, target.close):
-            cv2.line(frame, (0, round(y)), (w - 1, round(y)), (255, 255, 255), 1)
-        frame = draw_skeleton(frame, normalized[i], conf_threshold, alpha=0.8)
-        tile = cv2.resize(frame, (TILE, round(TILE * h / w)), interpolation=cv2.INTER_AREA)
-        text = f"src {i} on tgt {j}  c={transforms.scale[i]:.3f} b={transforms.shift[i]:+.1f}"
-        cv2.rectangle(tile, (0, 0), (TILE - 1, 19), (0, 0, 0), -1)  # keep the caption legible
-        cv2.putText(tile, text, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (255, 255, 255), 1,
-                    cv2.LINE_AA)
-        images.append(tile)
-    blank = np.zeros_like(images[0])
-    images += [blank] * (-len(images) % SHEET_COLUMNS)
-    rows = [np.hstack(images[k:k + SHEET_COLUMNS]) for k in range(0, len(images), SHEET_COLUMNS)]
-    return np.vstack(rows)
-
-
 def run(args: argparse.Namespace) -> Path:
     if args.output.exists() and not args.overwrite:
         raise UsageError(f"{args.output} exists; pass --overwrite to replace it")
@@ -105,8 +63,11 @@ def run(args: argparse.Namespace) -> Path:
     transforms = normalize.frame_transforms(source_poses, stats["source"], stats["target"],
                                             args.conf_threshold)
     normalized = normalize.apply_transforms(source_poses, transforms)
-    sheet = contact_sheet(args.target, target_poses, normalized, transforms, stats["target"],
-                          args.sheet_tiles, args.conf_threshold)
+    try:
+        sheet = normalization_sheet(args.target / "frames", target_poses, normalized, transforms,
+                                    stats["target"], args.sheet_tiles, args.conf_threshold)
+    except InputError as err:
+        raise UsageError(str(err)) from None
     params = {
         "source": str(args.source), "target": str(args.target), "size": source_meta["size"],
         **settings,
