@@ -1,0 +1,61 @@
+import math
+
+import numpy as np
+import pytest
+
+from edn.evaluate import (body_box, flicker_ratio, image_scores, nearest_skeleton,
+                          pose_distance, psnr, region_scores, ssim)
+from test_keypoints import coco18_person
+
+
+def test_identical_images_score_ssim_1_and_infinite_psnr():
+    img = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    assert ssim(img, img) == pytest.approx(1.0)
+    assert psnr(img, img) == math.inf
+    scores = image_scores(img[None], img[None])
+    assert scores["ssim"] == pytest.approx(1.0) and scores["psnr"] == math.inf
+
+
+def test_psnr_of_a_known_error():
+    a = np.zeros((8, 8, 3), np.uint8)
+    b = np.full((8, 8, 3), 10, np.uint8)  # MSE 100 -> 10 log10(255^2 / 100)
+    assert psnr(a, b) == pytest.approx(10 * math.log10(255 ** 2 / 100))
+
+
+def test_skeleton_shifted_by_5_px_is_5_px_away():
+    ref = np.stack([coco18_person(), coco18_person(dx=20)])
+    det = ref.copy()
+    det[..., 0] += 3
+    det[..., 1] += 4
+    det[1, 0, 2] = 0  # the detector missed frame 1's nose
+    d = pose_distance(det, ref)
+    assert d["pixels"] == pytest.approx(5.0)
+    assert d["torso_fraction"] == pytest.approx(5.0 / np.hypot(16, 35))
+    assert d["missed_per_frame"] == pytest.approx(0.5)
+
+
+def test_body_box_and_region_scores():
+    pose = coco18_person()  # joints span x 33..67, y 8..100
+    box = body_box(pose, (120, 100), margin=0.1)  # pad 9.2 px, exclusive ends
+    assert box == (23, 0, 78, 111)
+    real = np.zeros((2, 120, 100, 3), np.uint8)
+    pred = real.copy()
+    pred[1, 0:5, 0:5] = 255  # outside the box: the region is still identical
+    scores = region_scores(pred, real, [box, box])
+    assert scores["ssim"] == pytest.approx(1.0) and scores["frames"] == 2
+    assert region_scores(pred, real, [None, (0, 0, 3, 3)])["frames"] == 0
+
+
+def test_flicker_ratio():
+    real = np.stack([np.full((4, 4, 3), v, np.uint8) for v in (0, 10, 20)])
+    assert flicker_ratio(real, real) == pytest.approx(1.0)
+    still = np.zeros_like(real)
+    assert flicker_ratio(still, real) == 0.0
+    jumpy = np.stack([np.full((4, 4, 3), v, np.uint8) for v in (0, 20, 0)])
+    assert flicker_ratio(jumpy, real) == pytest.approx(2.0)
+
+
+def test_nearest_skeleton_retrieval():
+    train = np.stack([coco18_person(dx=x) for x in (0, 50, 100)])
+    query = np.stack([coco18_person(dx=48), coco18_person(dx=-3)])
+    assert nearest_skeleton(train, query).tolist() == [1, 0]
