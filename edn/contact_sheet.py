@@ -44,3 +44,31 @@ def normalization_sheet(target_frames: Path, target_poses: np.ndarray, normalize
     images += [blank] * (-len(images) % SHEET_COLUMNS)
     rows = [np.hstack(images[k:k + SHEET_COLUMNS]) for k in range(0, len(images), SHEET_COLUMNS)]
     return np.vstack(rows)
+
+
+def reenactment_sheet(labels: np.ndarray, generated: np.ndarray, real: np.ndarray,
+                      rows: int = 6) -> np.ndarray:
+    """Rows of input skeleton | generated | real for frames spread over the held-out span."""
+    picks = np.linspace(0, len(real) - 1, min(rows, len(real))).round().astype(int)
+    return np.vstack([np.hstack([labels[i], generated[i], real[i]]) for i in picks])
+
+
+def write_report(folder: Path, labels: np.ndarray, generated: np.ndarray, real: np.ndarray,
+                 metrics: dict) -> None:
+    """folder/report.png (the sheet) and folder/ssim_per_frame.png (each candidate's SSIM)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sheet = reenactment_sheet(labels, generated, real)
+    cv2.imwrite(str(folder / "report.png"), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    fig, ax = plt.subplots(figsize=(8, 3.5), dpi=100)
+    for name, m in metrics.items():
+        ax.plot(m["ssim_per_frame"], label=f"{name} (mean {m['ssim']:.3f})")
+    ax.set_xlabel("held-out frame")
+    ax.set_ylabel("SSIM")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(folder / "ssim_per_frame.png")
+    plt.close(fig)

@@ -105,3 +105,30 @@ def flicker_ratio(generated: np.ndarray, real: np.ndarray) -> float:
         return float(np.abs(np.diff(f, axis=0)).mean())
     real_change = change(real)
     return change(generated) / real_change if real_change > 0 else math.inf
+
+
+def all_scores(frames: np.ndarray, real: np.ndarray, keypoints: np.ndarray,
+               size: tuple[int, int]) -> dict:
+    """Whole-frame, body-box and face-box SSIM/PSNR and the flicker ratio of ``frames``
+    against ``real`` (N, h, w, 3), boxes from the input ``keypoints`` (N, 18, 3)."""
+    from edn.skeleton import face_box
+
+    h, w = size[1], size[0]
+    whole = image_scores(frames, real)
+    return {
+        "ssim": whole["ssim"], "psnr": whole["psnr"],
+        "body": region_scores(frames, real, [body_box(k, (h, w)) for k in keypoints]),
+        "face": region_scores(frames, real, [face_box(k, (h, w)) for k in keypoints]),
+        "flicker_ratio": flicker_ratio(frames, real),
+        "ssim_per_frame": whole["ssim_per_frame"],
+    }
+
+
+def detect_each(frames: np.ndarray, detector) -> np.ndarray:
+    """The detector's most confident person in each frame independently: (N, 18, 3)."""
+    out = np.zeros((len(frames), 18, 3), np.float32)
+    for i, frame in enumerate(frames):
+        found = detector.detect(frame)
+        if found:
+            out[i] = found[0].keypoints
+    return out

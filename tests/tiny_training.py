@@ -48,7 +48,7 @@ def tiny_target(frames: int = 8, scale: int = 1) -> TargetSet:
     for t in range(frames):
         image = background.copy() + rng.normal(0, 2, background.shape)
         mask = np.zeros((SIZE, SIZE), np.float32)
-        x = 4 + 2 * t
+        x = 4 + 2 * (t % 10)  # walks right, then starts again
         image[8:28, x:x + 8] = (220, 180, 60)
         mask[8:28, x:x + 8] = 1
         kp = np.zeros((18, 3), np.float32)
