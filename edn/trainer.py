@@ -173,7 +173,7 @@ class Trainer:
         # The decay keeps the configured share of the run when the run is re-planned.
         return round(self.planned * stage.decay_iterations / max(stage.iterations, 1))
 
-    def step(self) -> dict[str, float]:
+    def step(self) -> dict[str, torch.Tensor]:
         decay = self._decay_length(self.cfg.train.stages[self.stage])
         self.model.set_lr(lr_at(self.iteration, self.planned, decay, self.cfg.train.lr))
         losses = self.model.step(self.batch(self.iteration))
