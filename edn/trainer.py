@@ -153,13 +153,15 @@ class Trainer:
 
     def plan_minutes(self, minutes: float, probe: int = 5) -> None:
         """Fit the planned length (and so the LR decay) into ``minutes`` from the speed of a
-        few real steps; ``train`` refines it until the decay starts. Only for a fresh run: a
-        resumed run keeps its saved plan."""
+        few real steps after a first, untimed one (which may compile); ``train`` refines it
+        until the decay starts. Only for a fresh run: a resumed run keeps its saved plan."""
+        begin = time.perf_counter()
+        self.step()
         start = time.perf_counter()
         for _ in range(probe):
             self.step()
-        self._replan(minutes * 60 - (time.perf_counter() - start),
-                     (time.perf_counter() - start) / probe)
+        now = time.perf_counter()
+        self._replan(minutes * 60 - (now - begin), (now - start) / probe)
         self.log(f"planning {self.planned} iterations for {minutes:g} minutes")
 
     def _replan(self, seconds_left: float, seconds_per_step: float) -> None:
@@ -185,8 +187,8 @@ class Trainer:
               replan_every: int = 50) -> None:
         """Run until the planned iteration count (or the ``deadline``, a time.time()),
         saving every ``save_every`` iterations and at the end or on Ctrl-C. With a deadline
-        the plan follows the measured speed every ``replan_every`` iterations until the
-        learning-rate decay begins (a shared machine's speed drifts)."""
+        the plan follows the measured speed after 10 and then every ``replan_every``
+        iterations until the learning-rate decay begins (a shared machine's speed drifts)."""
         writer = None
         if self.dist.main:
             from torch.utils.tensorboard import SummaryWriter
@@ -202,8 +204,8 @@ class Trainer:
                 losses = self.step()
                 bar.update()
                 done = self.iteration - first
-                if (deadline is not None and done % replan_every == 0
-                        and self.iteration < self.decay_start()):
+                if (deadline is not None and self.iteration < self.decay_start()
+                        and (done % replan_every == 0 or done == 10)):
                     self._replan(deadline - time.time(), (time.time() - started) / done)
                     bar.total = self.planned
                     bar.refresh()

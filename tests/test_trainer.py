@@ -79,3 +79,20 @@ def test_local_enhancer_stage_starts_from_the_trained_global_stage(tmp_path):
     losses = second.step()  # the enhancer trains at twice the resolution
     assert second.model.generate(second.batch(0).label_t, second.batch(0).real_t).shape[-1] == 64
     assert all(torch.isfinite(v) for v in losses.values())
+
+
+def test_time_plan_ignores_the_first_steps_compile_time(tmp_path):
+    import time
+
+    trainer = make_trainer(tmp_path / "p")
+    calls = []
+
+    def fake_step():
+        time.sleep(0.5 if not calls else 0.01)  # the first step compiles
+        calls.append(1)
+        trainer.iteration += 1
+        return {}
+
+    trainer.step = fake_step
+    trainer.plan_minutes(3 / 60)  # 3 s: ~2.4 s left after the probe at 10 ms a step
+    assert trainer.planned > 150, trainer.planned  # counting the compile would plan ~27
