@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -17,6 +18,8 @@ from pose_detector.tracking import MainPersonTracker
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 DETECTORS = ("auto", "mediapipe")
+# CMU's COCO body model as converted for PyTorch, and tensorboy's.
+OPENPOSE_WEIGHTS = (Path("body_pose_model.pth"), Path("pose_model.pth"))
 
 
 class NoPersonError(Exception):
@@ -39,6 +42,10 @@ def make_detector(name: str = "auto", segmentation: bool = False) -> Detector:
     if name not in DETECTORS:
         raise ValueError(f"unknown detector {name!r}; one of {', '.join(DETECTORS)}")
     # The PyTorch OpenPose backend is not part of this version; `auto` always means MediaPipe.
+    found = [p.name for p in OPENPOSE_WEIGHTS if (WEIGHTS_DIR / p).is_file()]
+    if name == "auto" and found:
+        print(f"OpenPose weights found in weights/ ({', '.join(found)}), but this version has "
+              "no OpenPose backend: using MediaPipe BlazePose", file=sys.stderr)
     from pose_detector.mediapipe_backend import MediaPipeDetector
     return MediaPipeDetector(segmentation=segmentation)
 
