@@ -7,6 +7,9 @@ import math
 import numpy as np
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from edn.keypoints import torso_size
+from edn.skeleton import face_box
+
 
 def ssim(pred: np.ndarray, real: np.ndarray) -> float:
     """SSIM of two uint8 RGB images (scikit-image, 7x7 window, channels averaged)."""
@@ -82,8 +85,6 @@ def pose_distance(detected: np.ndarray, reference: np.ndarray,
     skeletons (both (N, 18, 3)): mean L2 distance in pixels and in units of the reference's
     torso size over the joints found in both, and the mean number of the reference's joints
     per frame that the detector missed."""
-    from edn.keypoints import torso_size
-
     ref_seen = reference[..., 2] > min_conf
     both = ref_seen & (detected[..., 2] > min_conf)
     d = np.linalg.norm(detected[..., :2] - reference[..., :2], axis=-1)
@@ -111,8 +112,6 @@ def all_scores(frames: np.ndarray, real: np.ndarray, keypoints: np.ndarray,
                size: tuple[int, int]) -> dict:
     """Whole-frame, body-box and face-box SSIM/PSNR and the flicker ratio of ``frames``
     against ``real`` (N, h, w, 3), boxes from the input ``keypoints`` (N, 18, 3)."""
-    from edn.skeleton import face_box
-
     h, w = size[1], size[0]
     whole = image_scores(frames, real)
     return {

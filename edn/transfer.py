@@ -14,7 +14,7 @@ from edn.data import render_labels, scale_keypoints, to_tensor, to_uint8
 from edn.fast import FastGenerator, Precision, generate_video
 from edn.io import atomic_write_text
 from edn.normalize import AnkleStats, apply_transforms, ankle_stats, frame_transforms
-from edn.train_step import TemporalPix2PixHD
+from edn.train_step import build_generator
 from edn.trainer import CHECKPOINT, CONFIG
 
 TARGET = "target.json"
@@ -61,11 +61,14 @@ class Renderer:
         self.target = TargetInfo.load(run_dir)
         state = torch.load(run_dir / CHECKPOINT, map_location=device, weights_only=False)
         self.iteration = state["iteration"]
-        model = TemporalPix2PixHD.from_config(self.cfg, state["stage"], device,
-                                              plate=np.zeros((*self.target.size[::-1], 3), np.uint8))
-        model.load_state_dict(state["model"])
+        # The plate is a placeholder of the right size: the checkpoint holds the real one.
+        generator = build_generator(self.cfg.generator,
+                                    self.cfg.train.stages[state["stage"]].n_local_enhancers,
+                                    plate=np.zeros((*self.target.size[::-1], 3), np.uint8))
+        generator.load_state_dict(state["model"]["generator"])
         self.device = device
-        self.generator = FastGenerator(model.generator, Precision(device, fast and self.cfg.train.fast))
+        self.generator = FastGenerator(generator.to(device),
+                                       Precision(device, fast and self.cfg.train.fast))
 
     def render(self, keypoints: np.ndarray, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Keypoints (N, 18, 3) in the model's pixels -> (labels, frames), uint8 (N, h, w, 3),

@@ -10,6 +10,7 @@ from typing import Iterator
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 from edn.io import atomic_write
 
@@ -193,8 +194,6 @@ def assemble_video(frame_dirs: list[Path], out: str | os.PathLike, fps: float,
     """Write the PNG frames of ``frame_dirs`` (matched by file name) as one H.264 mp4, the
     folders side by side left to right, each scaled to the first folder's frame height.
     Only names present in every folder are used. Returns (path, frames written)."""
-    from tqdm import tqdm
-
     names = None
     for folder in frame_dirs:
         if not Path(folder).is_dir():

@@ -3,8 +3,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
-import torch
 
 from edn.data import (background_plate, batch_indices, pair_order, scale_keypoints, to_tensor,
                       to_uint8)
