@@ -2,18 +2,26 @@
 
 At 256x256, G input 6 channels (label map + previous output), pix2pixHD global generator
 (4 downsamplings, 9 blocks) at ngf 64 and 32, 2-scale discriminator, LSGAN + feature matching.
-Prints one JSON object per ngf. Variants are timed round-robin in one process (the machine
-is shared), so each ratio compares times taken under the same load; `min` is the figure to
-quote, `median` shows the noise.
+Prints one JSON object per ngf. Each variant lives in one of two worker processes, timed
+round-robin one call at a time (the machine is shared, so each ratio compares times taken
+under the same load); `min` is the figure to quote, `median` shows the noise.
 
-  inference  plain: fp32 eager, torch.no_grad.  fast_eager: edn.fast.FastGenerator (bf16
-             weights, inference_mode).  fast: the same compiled (torch.compile, frozen weights).
-  training   plain: pix2pixHD's step written plainly in fp32 (D run on fake-detached, real and
-             fake; G's backward also fills D's gradients; for-loop Adam).
-             ours_fp32: edn.train_step.TemporalPix2PixHD with fast=False.
-             fast: the same with fast=True (bf16 autocast); --compile-training adds
-             torch.compile'd G passes (TrainConfig.compile, on in the cpu preset).
-             All three train on the temporal pair (t, t+1): two G passes per iteration.
+  worker "default": glibc's default allocator, as the reference pix2pixHD code runs.
+    plain        fp32 eager: torch.no_grad for inference; for training pix2pixHD's step
+                 written plainly (D on fake-detached, real and fake; G's backward also fills
+                 D's gradients; for-loop Adam).
+  worker "tuned": after edn.fast.keep_freed_memory(), as our trainer and renderer run.
+    plain_tuned  the same plain code: isolates what the allocator alone gives.
+    fast_eager   inference: edn.fast.FastGenerator (bf16 weights, Winograd 3x3 convolutions
+                 from 512 channels, inference_mode) - what main/test.py runs.
+    fast         inference: the same compiled (torch.compile, frozen weights); training:
+                 edn.train_step.TemporalPix2PixHD with fast=True (bf16 autocast);
+                 --compile-training adds torch.compile'd G passes.
+    ours_fp32    training: TemporalPix2PixHD with fast=False.
+  All training variants train on the temporal pair (t, t+1): two G passes per iteration.
+  `speedup` is plain over our default path (inference: fast_eager, training: fast), with
+  `speedup_same_allocator` the same against plain_tuned and, for compiled inference,
+  `speedup_compiled` plain over fast.
 """
 from __future__ import annotations
 
@@ -22,13 +30,15 @@ import copy
 import json
 import os
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 
 import torch
 
 from edn.config import LossConfig, TrainConfig
-from edn.fast import FastGenerator, Precision
+from edn.fast import FastGenerator, Precision, keep_freed_memory
 from edn.losses import feature_matching_loss, lsgan_loss
 from edn.models.discriminator import MultiscaleDiscriminator
 from edn.models.generator import GlobalGenerator
@@ -37,16 +47,68 @@ from edn.train_step import FramePair, TemporalPix2PixHD, generate_pair
 SIZE = 256
 
 
-def time_round_robin(fns: dict[str, Callable[[], object]], rounds: int) -> dict[str, dict[str, float]]:
-    for fn in fns.values():  # warm-up (and compilation)
+class Worker:
+    """A child process that owns its variants and times one call of a variant on request.
+    Plain runs in a child left with glibc's default allocator (what the reference code
+    gets); ours in a child where edn.fast.keep_freed_memory() applies, as in our trainer.
+    Only one child works at a time, so each round compares times under the same load."""
+
+    def __init__(self, args: list[str]) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        self.info = self._read()  # after building and warming up (compiling) every variant
+
+    def _read(self) -> dict:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise SystemExit(f"benchmark worker exited with code {self.proc.wait()}")
+        return json.loads(line)
+
+    def time(self, variant: str) -> float:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(variant + "\n")
+        self.proc.stdin.flush()
+        return float(self._read()["ms"])
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+def serve(variants: dict[str, Callable[[], object]], info: dict[str, object]) -> None:
+    """Worker side: warm every variant up, report `info`, then time the requested variants."""
+    for fn in variants.values():
         fn()
-    times: dict[str, list[float]] = {k: [] for k in fns}
+    print(json.dumps(info), flush=True)
+    for line in sys.stdin:
+        fn = variants[line.strip()]
+        start = time.perf_counter()
+        fn()
+        print(json.dumps({"ms": (time.perf_counter() - start) * 1000}), flush=True)
+
+
+def round_robin(workers: dict[str, Worker], rounds: int) -> dict[str, dict[str, float]]:
+    """`workers` maps each variant to the worker that runs it."""
+    times: dict[str, list[float]] = {k: [] for k in workers}
     for _ in range(rounds):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append((time.perf_counter() - start) * 1000)
+        for name, worker in workers.items():
+            times[name].append(worker.time(name))
     return {k: {"min_ms": round(min(v), 1), "median_ms": round(statistics.median(v), 1)} for k, v in times.items()}
+
+
+def build_models(ngf: int) -> tuple[GlobalGenerator, MultiscaleDiscriminator]:
+    torch.manual_seed(0)
+    g = GlobalGenerator(6, 3, ngf, n_downsampling=4, n_blocks=9)
+    d = MultiscaleDiscriminator(12, ndf=64, n_layers=3, num_d=2)
+    return g, d
+
+
+def inputs(n: int) -> list[torch.Tensor]:
+    generator = torch.Generator().manual_seed(1)
+    return [torch.rand(1, 3, SIZE, SIZE, generator=generator) * 2 - 1 for _ in range(n)]
 
 
 def plain_step(
@@ -74,76 +136,101 @@ def plain_step(
     opt_d.step()
 
 
-def bench_inference(g: GlobalGenerator, rounds: int, compile: bool) -> dict[str, object]:
-    label = torch.rand(1, 3, SIZE, SIZE) * 2 - 1
-    prev = torch.rand(1, 3, SIZE, SIZE) * 2 - 1
+def plain_inference(g: GlobalGenerator) -> Callable[[], torch.Tensor]:
+    label, prev = inputs(2)
     x = torch.cat([label, prev], 1)
     plain = copy.deepcopy(g).eval()
-    precision = Precision(torch.device("cpu"))
-    fast_eager = FastGenerator(g, precision)
-    fast = FastGenerator(g, precision, compile=compile)
 
-    def run_plain() -> torch.Tensor:
+    def run() -> torch.Tensor:
         with torch.no_grad():
             return plain(x)
 
-    variants = {"plain": run_plain, "fast_eager": lambda: fast_eager(label, prev), "fast": lambda: fast(label, prev)}
-    times = time_round_robin(variants, rounds)
-    diff = (fast(label, prev) - run_plain()).abs()
-    return {
-        **times,
-        "speedup": round(times["plain"]["min_ms"] / times["fast"]["min_ms"], 2),
-        "speedup_eager": round(times["plain"]["min_ms"] / times["fast_eager"]["min_ms"], 2),
-        "max_abs_diff": round(diff.max().item(), 4),
-        "mean_abs_diff": round(diff.mean().item(), 5),
+    return run
+
+
+def inference_variants(g: GlobalGenerator, tuned: bool, compile: bool) -> tuple[dict, dict]:
+    """The worker's variants and the info it reports (output differences vs plain fp32)."""
+    if not tuned:
+        return {"plain": plain_inference(g)}, {}
+    plain = plain_inference(g)  # built after keep_freed_memory() below took effect
+    precision = Precision(torch.device("cpu"))
+    fast_eager = FastGenerator(g, precision)  # applies keep_freed_memory()
+    label, prev = inputs(2)
+    variants: dict[str, Callable[[], object]] = {
+        "plain_tuned": plain, "fast_eager": lambda: fast_eager(label, prev)
     }
+    if compile:
+        fast = FastGenerator(g, precision, compile=True)
+        variants["fast"] = lambda: fast(label, prev)
+    diff = (fast_eager(label, prev) - plain()).abs()
+    return variants, {"max_abs_diff": round(diff.max().item(), 4), "mean_abs_diff": round(diff.mean().item(), 5)}
 
 
-def bench_training(
-    g: GlobalGenerator, d: MultiscaleDiscriminator, rounds: int, compile: bool
-) -> dict[str, object]:
-    pair = FramePair(*(torch.rand(1, 3, SIZE, SIZE) * 2 - 1 for _ in range(4)))
+def training_variants(g: GlobalGenerator, d: MultiscaleDiscriminator, tuned: bool, compile: bool) -> tuple[dict, dict]:
+    pair = FramePair(*inputs(4))
     loss_cfg = LossConfig(vgg=0.0, l1=0.0)
-    g_plain, d_plain = copy.deepcopy(g), copy.deepcopy(d)
-    opt_g = torch.optim.Adam(g_plain.parameters(), 2e-4, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(d_plain.parameters(), 2e-4, betas=(0.5, 0.999))
+
+    def plain() -> Callable[[], None]:
+        g_plain, d_plain = copy.deepcopy(g), copy.deepcopy(d)
+        opt_g = torch.optim.Adam(g_plain.parameters(), 2e-4, betas=(0.5, 0.999))
+        opt_d = torch.optim.Adam(d_plain.parameters(), 2e-4, betas=(0.5, 0.999))
+        return lambda: plain_step(g_plain, d_plain, opt_g, opt_d, pair, loss_cfg.feat_match)
+
+    if not tuned:
+        return {"plain": plain()}, {}
     ours_fp32 = TemporalPix2PixHD(copy.deepcopy(g), copy.deepcopy(d), loss_cfg, TrainConfig(fast=False))
     fast = TemporalPix2PixHD(copy.deepcopy(g), copy.deepcopy(d), loss_cfg, TrainConfig(fast=True, compile=compile))
     first = {"ours_fp32": ours_fp32.step(pair), "fast": fast.step(pair)}  # same weights, same pair
-    times = time_round_robin(
-        {
-            "plain": lambda: plain_step(g_plain, d_plain, opt_g, opt_d, pair, loss_cfg.feat_match),
-            "ours_fp32": lambda: ours_fp32.step(pair),
-            "fast": lambda: fast.step(pair),
-        },
-        rounds,
-    )
     loss_rel_diff = {
         k: round(abs(first["fast"][k].item() - v.item()) / max(abs(v.item()), 1e-8), 4)
         for k, v in first["ours_fp32"].items()
     }
-    return {
-        **times,
-        "speedup_vs_plain": round(times["plain"]["min_ms"] / times["fast"]["min_ms"], 2),
-        "speedup_vs_ours_fp32": round(times["ours_fp32"]["min_ms"] / times["fast"]["min_ms"], 2),
-        "first_step_loss_rel_diff_fast_vs_fp32": loss_rel_diff,
-    }
+    variants = {"plain_tuned": plain(), "ours_fp32": lambda: ours_fp32.step(pair), "fast": lambda: fast.step(pair)}
+    return variants, {"first_step_loss_rel_diff_fast_vs_fp32": loss_rel_diff}
+
+
+def measure(part: str, ngf: int, rounds: int, compile: bool) -> dict[str, object]:
+    common = ["--worker-part", part, "--ngf", str(ngf)] + (["--compile"] if compile else [])
+    default = Worker([*common, "--worker", "default"])
+    tuned = Worker([*common, "--worker", "tuned"])
+    ours = "fast" if part == "training" else "fast_eager"
+    order = {"plain": default, "plain_tuned": tuned, **({"ours_fp32": tuned} if part == "training" else {}),
+             "fast_eager": tuned, "fast": tuned}
+    if part == "training":
+        del order["fast_eager"]
+    elif not compile:
+        del order["fast"]
+    times = round_robin(order, rounds)
+    default.close()
+    tuned.close()
+    result: dict[str, object] = {**times, **tuned.info}
+    result["speedup"] = round(times["plain"]["min_ms"] / times[ours]["min_ms"], 2)
+    result["speedup_same_allocator"] = round(times["plain_tuned"]["min_ms"] / times[ours]["min_ms"], 2)
+    if part == "inference" and compile:
+        result["speedup_compiled"] = round(times["plain"]["min_ms"] / times["fast"]["min_ms"], 2)
+    return result
 
 
 def sweep_training(shapes: list[str], ndf: int, steps: int, compile: bool) -> None:
     """Fast-path training speed of candidate `cpu` presets: one JSON line per NGF/DOWN/BLOCKS."""
-    pair = FramePair(*(torch.rand(1, 3, SIZE, SIZE) * 2 - 1 for _ in range(4)))
+    pair = FramePair(*inputs(4))
     for shape in shapes:
         ngf, n_down, n_blocks = (int(v) for v in shape.split("/"))
         torch.manual_seed(0)
         g = GlobalGenerator(6, 3, ngf, n_downsampling=n_down, n_blocks=n_blocks)
         d = MultiscaleDiscriminator(12, ndf=ndf, n_layers=3, num_d=2)
         step = TemporalPix2PixHD(g, d, LossConfig(vgg=0.0, l1=10.0), TrainConfig(fast=True, compile=compile))
-        times = time_round_robin({"step": lambda: step.step(pair)}, steps)["step"]
+        step.step(pair)
+        ms = []
+        for _ in range(steps):
+            start = time.perf_counter()
+            step.step(pair)
+            ms.append((time.perf_counter() - start) * 1000)
         print(json.dumps({
             "ngf": ngf, "n_downsampling": n_down, "n_blocks": n_blocks, "ndf": ndf,
             "g_params_m": round(sum(p.numel() for p in g.parameters()) / 1e6, 1),
-            **times, "it_per_s": round(1000 / times["min_ms"], 2),
+            "min_ms": round(min(ms), 1), "median_ms": round(statistics.median(ms), 1),
+            "it_per_s": round(1000 / min(ms), 2),
         }), flush=True)
 
 
@@ -158,28 +245,38 @@ def main() -> None:
     parser.add_argument("--sweep", nargs="+", metavar="NGF/DOWN/BLOCKS",
                         help="instead: fast training it/s of these generator shapes")
     parser.add_argument("--ndf", type=int, default=64, help="discriminator width for --sweep")
+    parser.add_argument("--worker", choices=["default", "tuned"], help=argparse.SUPPRESS)
+    parser.add_argument("--worker-part", choices=["inference", "training"], help=argparse.SUPPRESS)
+    parser.add_argument("--compile", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(2)
+    if args.worker:
+        g, d = build_models(args.ngf[0])
+        tuned = args.worker == "tuned"
+        if tuned:
+            keep_freed_memory()
+        if args.worker_part == "inference":
+            serve(*inference_variants(g, tuned, args.compile))
+        else:
+            serve(*training_variants(g, d, tuned, args.compile))
+        return
     if args.sweep:
         sweep_training(args.sweep, args.ndf, args.rounds, args.compile_training)
         return
     for ngf in args.ngf:
-        torch.manual_seed(0)
-        g = GlobalGenerator(6, 3, ngf, n_downsampling=4, n_blocks=9)
-        d = MultiscaleDiscriminator(12, ndf=64, n_layers=3, num_d=2)
+        g, _ = build_models(ngf)
         result: dict[str, object] = {
             "ngf": ngf,
             "size": SIZE,
             "threads": torch.get_num_threads(),
             "load_avg_1min_at_start": round(os.getloadavg()[0], 2),  # > 2: the cores were shared
             "g_params_m": round(sum(p.numel() for p in g.parameters()) / 1e6, 1),
-            "inference": bench_inference(g, args.rounds + 2, compile=not args.no_compile),
+            "inference": measure("inference", ngf, args.rounds + 2, compile=not args.no_compile),
         }
         if not args.skip_training:
-            result["training"] = bench_training(g, d, args.rounds, args.compile_training)
+            result["training"] = measure("training", ngf, args.rounds, args.compile_training)
         result["load_avg_1min_at_end"] = round(os.getloadavg()[0], 2)
         print(json.dumps(result), flush=True)
-        torch._dynamo.reset()  # compiled graphs hold frozen weight copies: free them per ngf
 
 
 if __name__ == "__main__":

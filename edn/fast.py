@@ -7,11 +7,38 @@ the convolutions that dominate pix2pixHD; inference additionally gains from bf16
 from __future__ import annotations
 
 import copy
+import ctypes
+import ctypes.util
+import functools
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+
+@functools.cache
+def keep_freed_memory() -> bool:
+    """Make glibc keep freed memory for reuse instead of returning it to the kernel.
+
+    glibc serves every block above 32 MiB (the largest threshold it accepts) with its own mmap
+    and unmaps it on free, so each new 38 MB tensor (a 1024-channel 3x3 weight in fp32, or its
+    gradient) page-faults in again: on this CPU that made a weight cast 12 ms instead of 1.3 ms
+    and a pix2pixHD training step (ngf 64, 256x256, bf16) 3.3 s instead of 2.7 s. With mmap
+    off and trimming off, freed blocks stay in the heap and the peak is reused; memory held is
+    the run's peak, which training reaches anyway. Process-wide, once; returns whether it
+    applied (glibc on Linux only; a no-op elsewhere)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return False
+    libc = ctypes.CDLL(name)
+    if not hasattr(libc, "mallopt"):  # musl and other libcs
+        return False
+    m_trim_threshold, m_mmap_max = -1, -4  # from <malloc.h>
+    return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 2**31 - 1))
 
 
 def autocast_pays_off(device: torch.device) -> bool:
@@ -58,6 +85,7 @@ class FastGenerator:
     weights (one compile of ~10-60 s on CPU, cached by inductor afterwards)."""
 
     def __init__(self, generator: nn.Module, precision: Precision, compile: bool = False) -> None:
+        keep_freed_memory()
         dtype = precision.dtype if precision.enabled else torch.float32
         self.model = copy.deepcopy(generator).to(dtype).eval().requires_grad_(False)
         self.dtype = dtype

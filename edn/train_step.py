@@ -16,7 +16,7 @@ import torch.distributed as dist
 from torch import nn
 
 from edn.config import Config, DiscriminatorConfig, GeneratorConfig, LossConfig, TrainConfig
-from edn.fast import Precision, to_memory_format
+from edn.fast import Precision, keep_freed_memory, to_memory_format
 from edn.losses import VGGLoss, feature_matching_loss, lsgan_loss
 from edn.models.composite import CompositeGenerator
 from edn.models.discriminator import MultiscaleDiscriminator
@@ -123,6 +123,7 @@ class TemporalPix2PixHD:
         vgg: VGGLoss | None = None,
         distributed: bool = False,
     ) -> None:
+        keep_freed_memory()
         self.device = next(generator.parameters()).device
         self.precision = Precision(self.device, train.fast)
         self.channels_last = train.channels_last
