@@ -23,11 +23,14 @@ class GeneratorConfig:
     # Person over the target's background plate: G outputs RGB + a mask, the frame is
     # mask * person + (1 - mask) * plate (edn.models.composite).
     composite: bool = False
+    # EDN's temporal smoothing: G sees its previous output beside the label map and D judges
+    # consecutive pairs. Off: plain frame-by-frame pix2pixHD (the ablation's first row).
+    temporal: bool = True
 
     @property
     def input_nc(self) -> int:
         # Temporal smoothing: the label map is stacked with the previous output frame.
-        return self.label_nc + self.output_nc
+        return self.label_nc + (self.output_nc if self.temporal else 0)
 
 
 @dataclass
@@ -35,6 +38,19 @@ class DiscriminatorConfig:
     ndf: int = 64
     n_layers: int = 3
     num_d: int = 2
+
+
+@dataclass
+class FaceConfig:
+    """EDN's face GAN (edn.face_stage): a small global generator adding a residual to the
+    face crop, and a single-scale PatchGAN on (label crop, face crop)."""
+
+    ngf: int = 32
+    n_downsampling: int = 2
+    n_blocks: int = 3
+    ndf: int = 32
+    n_layers: int = 3
+    num_d: int = 1
 
 
 @dataclass
@@ -60,6 +76,9 @@ class StageConfig:
     n_local_enhancers: int  # 0: global generator only
     iterations: int  # optimiser steps on frame pairs
     decay_iterations: int  # the last ones decay the learning rate linearly to zero
+    # The face GAN stage: the body generator of the stage before (same resolution and
+    # enhancers) is frozen and a face residual generator is trained (edn.face_stage).
+    face: bool = False
 
 
 @dataclass
@@ -84,6 +103,7 @@ class Config:
     loss: LossConfig
     train: TrainConfig
     data: DataConfig = field(default_factory=DataConfig)
+    face: FaceConfig = field(default_factory=FaceConfig)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2) + "\n"
@@ -107,13 +127,15 @@ class Config:
             loss=LossConfig(**raw["loss"]),
             train=TrainConfig(**train),
             data=DataConfig(**raw.get("data", {})),
+            face=FaceConfig(**raw.get("face", {})),
         )
 
 
 def paper() -> Config:
     """Everybody Dance Now as published: pix2pixHD global generator at 512x256, then a local
-    enhancer at 1024x512 (global ngf 64, enhancer 32). The iteration counts are pix2pixHD's
-    100 + 100 epochs over a 10,000-frame target video; scale them to your video."""
+    enhancer at 1024x512 (global ngf 64, enhancer 32), then the face GAN at 1024x512. The
+    iteration counts are pix2pixHD's 100 + 100 epochs over a 10,000-frame target video (and
+    half that for the face); scale them to your video."""
     return Config(
         name="paper",
         generator=GeneratorConfig(ngf=64, n_downsampling=4, n_blocks=9, n_blocks_local=3),
@@ -124,6 +146,7 @@ def paper() -> Config:
             stages=[
                 StageConfig(512, 256, 0, iterations=2_000_000, decay_iterations=1_000_000),
                 StageConfig(1024, 512, 1, iterations=2_000_000, decay_iterations=1_000_000),
+                StageConfig(1024, 512, 1, iterations=1_000_000, decay_iterations=500_000, face=True),
             ]
         ),
     )
@@ -158,7 +181,8 @@ def cpu() -> Config:
         # ~1 hour at 1.8 it/s; the trainer re-plans the length to a time budget.
         train=TrainConfig(
             compile=True,  # measured 517 vs 568 ms per step (min of 10, same run)
-            stages=[StageConfig(256, 256, 0, iterations=6000, decay_iterations=3000)],
+            stages=[StageConfig(256, 256, 0, iterations=6000, decay_iterations=3000),
+                    StageConfig(256, 256, 0, iterations=1500, decay_iterations=750, face=True)],
         ),
     )
 

@@ -131,3 +131,34 @@ def detect_each(frames: np.ndarray, detector) -> np.ndarray:
         if found:
             out[i] = found[0].keypoints
     return out
+
+
+ABLATION_COLUMNS = ("body SSIM", "face SSIM", "pose distance (px)", "missed joints / frame",
+                    "flicker ratio")
+_ABLATION_ORDER = ("pix2pixHD", "+temporal smoothing", "+face")
+
+
+def ablation_label(temporal: bool, face: bool) -> str:
+    """The paper's row name of a model: what it adds to frame-by-frame pix2pixHD."""
+    return "+face" if face else "+temporal smoothing" if temporal else "pix2pixHD"
+
+
+def ablation_row(scores: dict) -> dict[str, float]:
+    """The paper's ablation columns from ``all_scores`` + ``pose_distance`` output."""
+    pose = scores["pose_distance"]
+    return dict(zip(ABLATION_COLUMNS, (scores["body"]["ssim"], scores["face"]["ssim"],
+                                       pose["pixels"], pose["missed_per_frame"],
+                                       scores["flicker_ratio"])))
+
+
+def ablation_table(rows: dict[str, dict[str, float]]) -> str:
+    """A markdown table, the paper's rows first in their order, any others after."""
+    order = sorted(rows, key=lambda r: next(
+        (i for i, name in enumerate(_ABLATION_ORDER) if r.startswith(name)), len(_ABLATION_ORDER)))
+    lines = ["| model | " + " | ".join(ABLATION_COLUMNS) + " |",
+             "|---|" + "---:|" * len(ABLATION_COLUMNS)]
+    for name in order:
+        cells = [f"{rows[name][c]:.1f}" if c.startswith("pose") else f"{rows[name][c]:.3f}"
+                 for c in ABLATION_COLUMNS]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

@@ -93,6 +93,11 @@ def render_label_map(pose: np.ndarray, size: tuple[int, int] = (512, 512),
     return label
 
 
+def face_box_side(size: tuple[int, int]) -> int:
+    """Side of the (unclipped) face box in an image of ``size`` (h, w)."""
+    return max(1, round(FACE_BOX_SIDE * _scale(size)))
+
+
 def face_box(pose: np.ndarray, size: tuple[int, int] = (512, 512),
              conf_threshold: float = CONF_THRESHOLD) -> tuple[int, int, int, int] | None:
     """Square face box (x0, y0, x1, y1), x1/y1 exclusive so ``img[y0:y1, x0:x1]`` crops it.
@@ -110,7 +115,7 @@ def face_box(pose: np.ndarray, size: tuple[int, int] = (512, 512),
         cx, cy = (r_ear[:2] + l_ear[:2]) / 2
     else:
         return None
-    side = max(1, round(FACE_BOX_SIDE * _scale(size)))
+    side = face_box_side(size)
     x0, y0 = round(cx - side / 2), round(cy - side / 2)
     return (min(max(x0, 0), w), min(max(y0, 0), h),
             min(max(x0 + side, 0), w), min(max(y0 + side, 0), h))

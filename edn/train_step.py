@@ -26,7 +26,8 @@ from edn.models.generator import GlobalGenerator, LocalEnhancer
 @dataclass
 class FramePair:
     """Label maps and real frames of frames t and t+1, each (B, 3, H, W) in [-1, 1], and
-    optionally their person masks (B, 1, H, W) in [0, 1] for the composite's mask loss."""
+    optionally their person masks (B, 1, H, W) in [0, 1] for the composite's mask loss and
+    frame t+1's keypoints (B, 18, 3) in pixels, numpy, for the face stage."""
 
     label_t: torch.Tensor
     label_t1: torch.Tensor
@@ -34,11 +35,12 @@ class FramePair:
     real_t1: torch.Tensor
     mask_t: torch.Tensor | None = None
     mask_t1: torch.Tensor | None = None
+    keypoints_t1: np.ndarray | None = None
 
     def to(self, device: torch.device, channels_last: bool) -> "FramePair":
-        def move(x: torch.Tensor | None) -> torch.Tensor | None:
-            if x is None:
-                return None
+        def move(x: torch.Tensor | np.ndarray | None) -> torch.Tensor | np.ndarray | None:
+            if not isinstance(x, torch.Tensor):
+                return x
             return to_memory_format(x.to(device, non_blocking=True), channels_last)
 
         return FramePair(*(move(getattr(self, f.name)) for f in dataclasses.fields(self)))
@@ -73,8 +75,9 @@ def _pix2pixhd_generator(cfg: GeneratorConfig, n_local_enhancers: int, output_nc
 
 
 def build_discriminator(cfg: DiscriminatorConfig, gen: GeneratorConfig) -> MultiscaleDiscriminator:
-    # D sees both label maps and both frames of the pair.
-    return MultiscaleDiscriminator(2 * (gen.label_nc + gen.output_nc), cfg.ndf, cfg.n_layers, cfg.num_d)
+    # Temporally smoothed, D sees both label maps and both frames of the pair; else one of each.
+    frames = 2 if gen.temporal else 1
+    return MultiscaleDiscriminator(frames * (gen.label_nc + gen.output_nc), cfg.ndf, cfg.n_layers, cfg.num_d)
 
 
 Masks = tuple[torch.Tensor, torch.Tensor] | None
@@ -104,7 +107,34 @@ def generate_pair(
     return fake_t, fake_t1, masks
 
 
-def _split_batch(output: list[list[torch.Tensor]]) -> tuple[list[list[torch.Tensor]], list[list[torch.Tensor]]]:
+def body_frames(
+    generator: nn.Module,
+    label_t: torch.Tensor,
+    label_t1: torch.Tensor,
+    output_nc: int,
+    temporal: bool,
+    run: Callable[[nn.Module, torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]] = run_generator,
+) -> tuple[torch.Tensor, torch.Tensor, Masks]:
+    """G's frames t and t+1 of a pair (and the composite's masks): temporally smoothed as in
+    `generate_pair`, else each frame from its own label map, both in one batch."""
+    if temporal:
+        return generate_pair(generator, label_t, label_t1, output_nc, run)
+    frames, mask = run(generator, torch.cat([label_t, label_t1], 0))
+    fake_t, fake_t1 = frames.chunk(2)
+    return fake_t, fake_t1, (mask.chunk(2) if mask is not None else None)  # type: ignore[return-value]
+
+
+def judged(labels: tuple[torch.Tensor, torch.Tensor], frames: tuple[torch.Tensor, torch.Tensor],
+           temporal: bool) -> torch.Tensor:
+    """What D sees of a pair: (label_t, label_t1, frame_t, frame_t1) stacked in channels when
+    temporally smoothed, else (label, frame) of each frame stacked in the batch."""
+    if temporal:
+        return torch.cat([*labels, *frames], 1)
+    return torch.cat([torch.cat(labels, 0), torch.cat(frames, 0)], 1)
+
+
+def split_batch(output: list[list[torch.Tensor]]) -> tuple[list[list[torch.Tensor]], list[list[torch.Tensor]]]:
+    """D's output on a batch of [fakes, reals] -> (fakes' output, reals' output)."""
     first = [[f.chunk(2)[0] for f in scale] for scale in output]
     second = [[f.chunk(2)[1] for f in scale] for scale in output]
     return first, second
@@ -122,6 +152,7 @@ class TemporalPix2PixHD:
         train: TrainConfig,
         vgg: VGGLoss | None = None,
         distributed: bool = False,
+        temporal: bool = True,
     ) -> None:
         keep_freed_memory()
         self.device = next(generator.parameters()).device
@@ -138,6 +169,7 @@ class TemporalPix2PixHD:
         self.loss = loss
         self.distributed = distributed
         self.output_nc: int = generator.output_nc  # type: ignore[assignment]
+        self.temporal = temporal
         betas = (train.beta1, train.beta2)
         # fused Adam: one kernel over all parameters (7x faster than the for-loop on CPU).
         self.opt_g = torch.optim.Adam(generator.parameters(), train.lr, betas=betas, fused=True)
@@ -156,7 +188,8 @@ class TemporalPix2PixHD:
     ) -> "TemporalPix2PixHD":
         generator = build_generator(cfg.generator, cfg.train.stages[stage].n_local_enhancers, plate)
         discriminator = build_discriminator(cfg.discriminator, cfg.generator)
-        return cls(generator.to(device), discriminator.to(device), cfg.loss, cfg.train, vgg, distributed)
+        return cls(generator.to(device), discriminator.to(device), cfg.loss, cfg.train, vgg, distributed,
+                   cfg.generator.temporal)
 
     def set_lr(self, lr: float) -> None:
         for opt in (self.opt_g, self.opt_d):
@@ -180,25 +213,28 @@ class TemporalPix2PixHD:
         self.scaler.load_state_dict(state["scaler"])
 
     @torch.no_grad()
-    def generate(self, label_map: torch.Tensor, prev_output: torch.Tensor) -> torch.Tensor:
-        """One frame from its label map and the previous output, under the training precision."""
+    def generate(self, label_map: torch.Tensor, prev_output: torch.Tensor,
+                 keypoints: np.ndarray | None = None) -> torch.Tensor:
+        """One frame from its label map (and the previous output when temporally smoothed),
+        under the training precision; ``keypoints`` are for the face stage's same method."""
         with self.precision.autocast():
-            x = to_memory_format(torch.cat([label_map, prev_output], 1), self.channels_last)
-            return self.generator(x)
+            x = torch.cat([label_map, prev_output], 1) if self.temporal else label_map
+            return self.generator(to_memory_format(x, self.channels_last))
 
     def step(self, pair: FramePair) -> dict[str, torch.Tensor]:
         """One optimisation step; returns the detached losses (no host sync)."""
         pair = pair.to(self.device, self.channels_last)
         with self.precision.autocast():
             # One autocast region for both G passes, so G's weights are cast to bf16 once.
-            fake_t, fake_t1, masks = generate_pair(
-                self.generator, pair.label_t, pair.label_t1, self.output_nc, self.run_generator
+            fake_t, fake_t1, masks = body_frames(
+                self.generator, pair.label_t, pair.label_t1, self.output_nc, self.temporal,
+                self.run_generator,
             )
-            labels = torch.cat([pair.label_t, pair.label_t1], 1)
-            fake = torch.cat([labels, fake_t, fake_t1], 1)
-            real = torch.cat([labels, pair.real_t, pair.real_t1], 1)
+            labels = (pair.label_t, pair.label_t1)
+            fake = judged(labels, (fake_t, fake_t1), self.temporal)
+            real = judged(labels, (pair.real_t, pair.real_t1), self.temporal)
             # Fake and real in one batch: instance norm is per sample, so this is exact.
-            pred_fake, pred_real = _split_batch(self.discriminator(torch.cat([fake, real], 0)))
+            pred_fake, pred_real = split_batch(self.discriminator(torch.cat([fake, real], 0)))
             losses = self._generator_losses(pred_fake, pred_real, (fake_t, fake_t1), masks, pair)
             losses["d_real"] = lsgan_loss(pred_real, True)
             losses["d_fake"] = lsgan_loss(pred_fake, False)
@@ -231,19 +267,26 @@ class TemporalPix2PixHD:
         return losses
 
     def _update(self, loss_g: torch.Tensor, loss_d: torch.Tensor) -> None:
-        """Both backward passes share the graph: G's loss reaches only G's parameters (D's
-        weight gradients would be discarded anyway) and D's loss only D's parameters."""
-        g_params = list(self.generator.parameters())
-        d_params = list(self.discriminator.parameters())
-        self.opt_g.zero_grad(set_to_none=True)
-        self.opt_d.zero_grad(set_to_none=True)
-        self.scaler.scale(loss_g).backward(inputs=g_params, retain_graph=True)
-        self.scaler.scale(loss_d).backward(inputs=d_params)
-        if self.distributed:
-            _average_gradients(g_params + d_params)
-        self.scaler.step(self.opt_g)
-        self.scaler.step(self.opt_d)
-        self.scaler.update()
+        update_pair(loss_g, loss_d, self.generator, self.discriminator, self.opt_g, self.opt_d,
+                    self.scaler, self.distributed)
+
+
+def update_pair(loss_g: torch.Tensor, loss_d: torch.Tensor, generator: nn.Module,
+                discriminator: nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
+                scaler: torch.amp.GradScaler, distributed: bool) -> None:
+    """One G and one D update. Both backward passes share the graph: G's loss reaches only
+    G's parameters (D's weight gradients would be discarded anyway) and D's loss only D's."""
+    g_params = [p for p in generator.parameters() if p.requires_grad]
+    d_params = list(discriminator.parameters())
+    opt_g.zero_grad(set_to_none=True)
+    opt_d.zero_grad(set_to_none=True)
+    scaler.scale(loss_g).backward(inputs=g_params, retain_graph=True)
+    scaler.scale(loss_d).backward(inputs=d_params)
+    if distributed:
+        _average_gradients(g_params + d_params)
+    scaler.step(opt_g)
+    scaler.step(opt_d)
+    scaler.update()
 
 
 def _average_gradients(params: list[nn.Parameter]) -> None:

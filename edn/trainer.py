@@ -23,6 +23,7 @@ from edn.data import TargetSet, batch_indices, to_tensor
 from edn.io import atomic_write
 from edn.losses import VGGLoss
 from edn.models.composite import CompositeGenerator
+from edn.face_stage import FaceStage
 from edn.train_step import FramePair, TemporalPix2PixHD
 
 CHECKPOINT = "checkpoint.pt"
@@ -97,8 +98,9 @@ class Trainer:
         self.dist = Distributed.from_env(device)
         self.log = log if self.dist.main else (lambda *a, **k: None)
         vgg = VGGLoss.from_weights_dir()  # logs that the perceptual loss is off without weights
-        self.model = TemporalPix2PixHD.from_config(cfg, stage, device, vgg=vgg, plate=plate,
-                                                   distributed=self.dist.world_size > 1)
+        kind = FaceStage if cfg.train.stages[stage].face else TemporalPix2PixHD
+        self.model = kind.from_config(cfg, stage, device, vgg=vgg, plate=plate,
+                                      distributed=self.dist.world_size > 1)
         self.iteration = 0
         self.planned = cfg.train.stages[stage].iterations
         self.n_pairs = len(target.frames) - 1
@@ -134,7 +136,16 @@ class Trainer:
 
     def start_from_stage(self, previous: dict) -> None:
         """Begin this stage from a finished earlier stage's checkpoint: the local enhancer's
-        global generator takes the earlier stage's trained weights (pix2pixHD's schedule)."""
+        global generator takes the earlier stage's trained weights (pix2pixHD's schedule);
+        the face stage freezes the earlier stage's whole generator."""
+        if isinstance(self.model, FaceStage):
+            now, before = self.cfg.train.stages[self.stage], self.cfg.train.stages[previous["stage"]]
+            if (now.width, now.height, now.n_local_enhancers) != (
+                    before.width, before.height, before.n_local_enhancers):
+                raise ValueError(f"the face stage {self.stage} must keep stage {previous['stage']}'s "
+                                 "size and local enhancers")
+            self.model.generator.load_state_dict(previous["model"]["generator"])
+            return
         earlier = TemporalPix2PixHD.from_config(
             self.cfg, previous["stage"], self.device,
             plate=np.zeros((*_stage_size(self.cfg, previous["stage"])[::-1], 3), np.uint8))
@@ -149,7 +160,7 @@ class Trainer:
         return FramePair(to_tensor(t.labels[idx]), to_tensor(t.labels[idx + 1]),
                          to_tensor(t.frames[idx]), to_tensor(t.frames[idx + 1]),
                          torch.from_numpy(t.masks[idx])[:, None],
-                         torch.from_numpy(t.masks[idx + 1])[:, None])
+                         torch.from_numpy(t.masks[idx + 1])[:, None], t.keypoints[idx + 1])
 
     def plan_minutes(self, minutes: float, probe: int = 5) -> None:
         """Fit the planned length (and so the LR decay) into ``minutes`` from the speed of a
@@ -234,7 +245,7 @@ class Trainer:
         t = self.target
         idx = np.linspace(0, len(t.frames) - 2, frames).astype(int)
         labels = to_tensor(t.labels[idx]).to(self.device)
-        fake = self.model.generate(labels, torch.zeros_like(labels))
+        fake = self.model.generate(labels, torch.zeros_like(labels), t.keypoints[idx])
         real = to_tensor(t.frames[idx]).to(self.device)
         return torch.cat([labels, fake.float(), real], 3).add(1).div(2).clamp(0, 1).cpu()
 

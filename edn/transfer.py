@@ -13,6 +13,7 @@ from edn.config import Config
 from edn.data import render_labels, scale_keypoints, to_tensor, to_uint8
 from edn.fast import FastGenerator, Precision, generate_video
 from edn.io import atomic_write_text
+from edn.models.face import build_face_generator, refine_faces
 from edn.normalize import AnkleStats, apply_transforms, ankle_stats, frame_transforms
 from edn.train_step import build_generator
 from edn.trainer import CHECKPOINT, CONFIG
@@ -49,9 +50,11 @@ class TargetInfo:
 
 
 class Renderer:
-    """A run's generator for inference: label map + previous output -> next frame."""
+    """A run's generator for inference: label map + previous output -> next frame, its face
+    then refined by the face stage when the run has one (and ``face`` is on)."""
 
-    def __init__(self, run_dir: str | Path, device: torch.device, fast: bool = True) -> None:
+    def __init__(self, run_dir: str | Path, device: torch.device, fast: bool = True,
+                 face: bool = True) -> None:
         run_dir = Path(run_dir)
         for needed in (CONFIG, CHECKPOINT, TARGET):
             if not (run_dir / needed).is_file():
@@ -62,23 +65,37 @@ class Renderer:
         state = torch.load(run_dir / CHECKPOINT, map_location=device, weights_only=False)
         self.iteration = state["iteration"]
         # The plate is a placeholder of the right size: the checkpoint holds the real one.
-        generator = build_generator(self.cfg.generator,
-                                    self.cfg.train.stages[state["stage"]].n_local_enhancers,
+        stage = self.cfg.train.stages[state["stage"]]
+        generator = build_generator(self.cfg.generator, stage.n_local_enhancers,
                                     plate=np.zeros((*self.target.size[::-1], 3), np.uint8))
         generator.load_state_dict(state["model"]["generator"])
         self.device = device
-        self.generator = FastGenerator(generator.to(device),
-                                       Precision(device, fast and self.cfg.train.fast))
+        precision = Precision(device, fast and self.cfg.train.fast)
+        self.generator = FastGenerator(generator.to(device), precision,
+                                       temporal=self.cfg.generator.temporal)
+        self.has_face_stage = stage.face
+        self.face: FastGenerator | None = None
+        if stage.face and face:
+            g, f = self.cfg.generator, self.cfg.face
+            face_generator = build_face_generator(g.label_nc, g.output_nc, f.ngf, f.n_downsampling,
+                                                  f.n_blocks)
+            face_generator.load_state_dict(state["model"]["face_generator"])
+            self.face = FastGenerator(face_generator.to(device), precision)
 
-    def render(self, keypoints: np.ndarray, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    def render(self, keypoints: np.ndarray, progress: bool = True,
+               face: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Keypoints (N, 18, 3) in the model's pixels -> (labels, frames), uint8 (N, h, w, 3),
-        each frame conditioned on the previous generated one (zeros before the first)."""
+        each frame conditioned on the previous generated one (zeros before the first); faces
+        refined when the run has a face stage, it was loaded, and ``face`` is on."""
         labels = render_labels(keypoints, self.target.size)
         label_maps = (to_tensor(labels[i:i + 1]).to(self.device) for i in range(len(labels)))
         frames = np.empty_like(labels)
         outputs = generate_video(self.generator, label_maps)
         for i, frame in enumerate(tqdm(outputs, total=len(labels), unit="frame", desc="generate",
                                        disable=not progress)):
+            if face and self.face is not None:  # the next frame still sees the body generator's output
+                label_map = to_tensor(labels[i:i + 1]).to(self.device)
+                frame = refine_faces(self.face, frame, label_map, keypoints[i:i + 1])
             frames[i] = to_uint8(frame)[0]
         return labels, frames
 

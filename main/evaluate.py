@@ -1,4 +1,5 @@
-"""python main/evaluate.py --name NAME --target VIDEO_OR_PREPARED_DIR [--split 0.8] -o REPORT_DIR"""
+"""python main/evaluate.py --name NAME [NAME ... --ablate] --target VIDEO_OR_PREPARED_DIR
+[--split 0.8] -o REPORT_DIR"""
 from __future__ import annotations
 
 import argparse
@@ -10,7 +11,8 @@ import numpy as np
 
 from edn.data import TargetSet
 from edn.data_prep import PreparedMeta
-from edn.evaluate import all_scores, detect_each, nearest_skeleton, pose_distance
+from edn.evaluate import (ablation_label, ablation_row, ablation_table, all_scores, detect_each,
+                          nearest_skeleton, pose_distance)
 from edn.io import atomic_write_text, staged_dir
 from edn.contact_sheet import write_report
 from edn.trainer import pick_device
@@ -32,71 +34,130 @@ def prepared_set_of(target: Path, renderer: Renderer) -> Path:
     return trained_on
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description="Self-reenactment evaluation: the model (trained on the frames before the "
                     "split) regenerates the held-out frames from their own skeletons, "
                     "sequentially, and each is compared with the real frame. Writes "
                     "REPORT_DIR/metrics.json (every figure, the config, the checkpoint "
                     "iteration, the split), report.png (input skeleton | generated | real for "
-                    "a spread of held-out frames) and ssim_per_frame.png.")
-    p.add_argument("--name", required=True, help="the trained run: weights/NAME")
+                    "a spread of held-out frames) and ssim_per_frame.png; with --ablate also "
+                    "ablation.md, the paper's ablation table.")
+    p.add_argument("--name", required=True, nargs="+",
+                   help="the trained run: weights/NAME (with --ablate: every run to compare)")
     p.add_argument("--target", required=True, type=Path,
                    help="the target's prepared set, or the video it was made from")
     p.add_argument("--split", type=float,
                    help="first held-out frame as a fraction (default: where the run's "
                         "training frames end, from weights/NAME/target.json)")
     p.add_argument("-o", "--out", required=True, type=Path, help="report folder")
+    p.add_argument("--ablate", action="store_true",
+                   help="compare the runs of --name side by side, as in the paper's ablation: "
+                        "a run trained with --no-temporal is the pix2pixHD row, a temporally "
+                        "smoothed run the +temporal smoothing row, and a run with a face stage "
+                        "is scored both without it and with it (+face)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
     p.add_argument("--weights-dir", type=Path, default=WEIGHTS_DIR,
                    help="where run folders live (default: the checkout's weights/)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing report folder")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
+    if len(args.name) > 1 and not args.ablate:
+        p.error("several --name runs need --ablate")
+    return args
+
+
+def held_out_split(args: argparse.Namespace, renderer: Renderer, n: int) -> int:
+    """The first held-out frame: --split, else where the run's training frames end."""
+    split = round(n * args.split) if args.split else renderer.target.frames[1]
+    if split < renderer.target.frames[1]:
+        raise ValueError(f"the split (frame {split}) falls inside the frames the run was "
+                         f"trained on (up to {renderer.target.frames[1]})")
+    if not 1 <= split < n - 1:
+        raise ValueError(f"no held-out frames: split at frame {split} of {n}")
+    return split
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     try:
-        renderer = Renderer(args.weights_dir / args.name, pick_device(args.device))
+        device = pick_device(args.device)
+        renderers = {name: Renderer(args.weights_dir / name, device) for name in args.name}
+        first = renderers[args.name[0]]
         if args.out.exists() and not args.overwrite:
             raise FileExistsError(f"{args.out} exists (use --overwrite to replace it)")
-        prepared = prepared_set_of(args.target, renderer)
-        size = renderer.target.size
+        prepared = prepared_set_of(args.target, first)
+        size = first.target.size
+        for name, r in renderers.items():
+            if r.target.size != size or Path(r.target.prepared_set) != Path(first.target.prepared_set):
+                raise ValueError(f"run {name} was trained on another set or size than {args.name[0]}")
         data = TargetSet.load(prepared, size)
         n = len(data.frames)
-        split = round(n * args.split) if args.split else renderer.target.frames[1]
-        if split < renderer.target.frames[1]:
-            raise ValueError(f"the split (frame {split}) falls inside the frames the run was "
-                             f"trained on (up to {renderer.target.frames[1]})")
-        if not 1 <= split < n - 1:
-            raise ValueError(f"no held-out frames: split at frame {split} of {n}")
+        split = max(held_out_split(args, r, n) for r in renderers.values())
         train, test = slice(0, split), slice(split, n)
         keypoints, real = data.keypoints[test], data.frames[test]
-        labels, generated = renderer.render(keypoints, progress=not args.quiet)
-        retrieved = data.frames[train][nearest_skeleton(data.keypoints[train], keypoints)]
-        mean_frame = data.frames[train].astype(np.float32).mean(0).round().astype(np.uint8)
-        candidates = {"model": generated, "nearest_skeleton_retrieval": retrieved,
-                      "mean_training_frame": np.repeat(mean_frame[None], len(real), 0)}
         detector = make_detector("auto")
-        metrics = {}
-        for name, frames in candidates.items():
-            scores = all_scores(frames, real, keypoints, size)
-            scores["pose_distance"] = pose_distance(detect_each(frames, detector), keypoints)
-            metrics[name] = scores
-        model, retrieval = metrics["model"], metrics["nearest_skeleton_retrieval"]
-        beats = model["ssim"] > retrieval["ssim"] and model["psnr"] > retrieval["psnr"]
-        verdict = ("the model beats nearest-skeleton retrieval in SSIM and PSNR" if beats else
-                   "the model does NOT beat nearest-skeleton retrieval: it has learned nothing "
-                   "a lookup of the training frames could not do")
+
+        def scores(frames: np.ndarray) -> dict:
+            result = all_scores(frames, real, keypoints, size)
+            result["pose_distance"] = pose_distance(detect_each(frames, detector), keypoints)
+            return result
+
+        candidates: dict[str, np.ndarray] = {}
+        ablation: dict[str, str] = {}  # row -> run (and whether its face stage was used)
+        labels = np.empty(0)
+        for name, renderer in renderers.items():
+            temporal = renderer.cfg.generator.temporal
+            for face in ([False, True] if args.ablate and renderer.has_face_stage
+                         else [renderer.has_face_stage]):
+                row = ablation_label(temporal, face) if args.ablate else "model"
+                if row in candidates:
+                    row = f"{row} ({name})"
+                labels, candidates[row] = renderer.render(keypoints, progress=not args.quiet,
+                                                          face=face)
+                ablation[row] = f"{name}{' with its face stage' if face else ''}"
+        model_rows = list(candidates)
+        candidates["nearest_skeleton_retrieval"] = data.frames[train][
+            nearest_skeleton(data.keypoints[train], keypoints)]
+        mean_frame = data.frames[train].astype(np.float32).mean(0).round().astype(np.uint8)
+        candidates["mean_training_frame"] = np.repeat(mean_frame[None], len(real), 0)
+        metrics = {name: scores(frames) for name, frames in candidates.items()}
+        retrieval = metrics["nearest_skeleton_retrieval"]
+        verdicts = {}
+        for row in model_rows:
+            beats = metrics[row]["ssim"] > retrieval["ssim"] and metrics[row]["psnr"] > retrieval["psnr"]
+            verdicts[row] = (f"{row} beats nearest-skeleton retrieval in SSIM and PSNR" if beats else
+                             f"{row} does NOT beat nearest-skeleton retrieval: it has learned "
+                             "nothing a lookup of the training frames could not do")
+        best = model_rows[-1]  # the report sheet shows the last (fullest) model
+        def per_run(values: dict) -> object:
+            # One run: its value as such; --ablate: a value per run.
+            return values if args.ablate else values[args.name[0]]
+
         report = {
-            "run": str(args.weights_dir / args.name), "checkpoint_iteration": renderer.iteration,
-            "config": json.loads((args.weights_dir / args.name / "config.json").read_text()),
+            "run": per_run({name: str(args.weights_dir / name) for name in args.name}),
+            "checkpoint_iteration": per_run({name: r.iteration for name, r in renderers.items()}),
+            "config": per_run({name: json.loads((args.weights_dir / name / "config.json").read_text())
+                               for name in args.name}),
             "prepared_set": str(prepared), "size": list(size),
             "split": {"first_test_frame": split, "frames": n,
-                      "trained_on": list(renderer.target.frames)},
+                      "trained_on": per_run({name: list(r.target.frames)
+                                             for name, r in renderers.items()})},
             "lpips": "skipped: no LPIPS backbone weights in weights/ (nothing is downloaded)",
-            "verdict": verdict, "metrics": metrics,
+            "verdict": verdicts if args.ablate else verdicts["model"], "metrics": metrics,
         }
+        table = ""
+        if args.ablate:
+            rows = {row: ablation_row(metrics[row]) for row in model_rows}
+            rows["nearest-skeleton retrieval (baseline)"] = ablation_row(retrieval)
+            table = ablation_table(rows)
+            report["ablation"] = {"rows": rows, "runs": ablation}
         with staged_dir(args.out, overwrite=True) as out:
             atomic_write_text(out / "metrics.json", json.dumps(report, indent=2))
-            write_report(out, labels, generated, real, metrics)
+            if table:
+                atomic_write_text(out / "ablation.md", table)
+            shown = {k: v for k, v in metrics.items() if k == best or k not in model_rows}
+            write_report(out, labels, candidates[best], real, shown)
     except (InputError, FileExistsError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -108,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{m['body']['ssim']:.4f}  face SSIM {m['face']['ssim']:.4f}  pose "
               f"{m['pose_distance']['pixels']:.1f} px  flicker {m['flicker_ratio']:.2f}",
               file=sys.stderr)
-    print(f"{verdict}\nreport -> {args.out}", file=sys.stderr)
+    print(table + "\n".join(verdicts.values()) + f"\nreport -> {args.out}", file=sys.stderr)
     return 0
 
 

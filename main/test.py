@@ -34,6 +34,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="use the source skeletons as they are (no global pose normalization)")
     p.add_argument("--frames", type=int, help="only the first N frames")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
+    p.add_argument("--no-face", action="store_true",
+                   help="skip the run's face stage (when it has one): the body generator's faces")
     p.add_argument("--fp32", action="store_true", help="plain fp32 inference (default: bf16 on CPU, AMP on CUDA)")
     p.add_argument("--weights-dir", type=Path, default=WEIGHTS_DIR,
                    help="where run folders live (default: the checkout's weights/)")
@@ -46,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         renderer = Renderer(args.weights_dir / args.name, pick_device(args.device),
-                            fast=not args.fp32)
+                            fast=not args.fp32, face=not args.no_face)
         if args.out.exists() and not args.overwrite:
             raise FileExistsError(f"{args.out} exists (use --overwrite to replace it)")
         with staged_dir(args.out, overwrite=True) as out:

@@ -15,7 +15,7 @@ from edn.data import TargetSet
 from edn.data_prep import PreparedMeta, prepare_video
 from edn.keypoints import read_sequence
 from edn.normalize import TooFewFramesError
-from edn.trainer import CHECKPOINT, Trainer, pick_device
+from edn.trainer import CHECKPOINT, CONFIG, Trainer, pick_device
 from edn.transfer import TargetInfo
 from edn.video import InputError
 from pose_detector.extract import WEIGHTS_DIR, NoPersonError, make_detector
@@ -45,9 +45,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="train on the first SPLIT fraction of the frames only (e.g. 0.8 keeps "
                         "the rest for main/evaluate.py; default 1.0)")
     p.add_argument("--stage", type=int, default=0,
-                   help="training stage of the preset (paper: 0 = 512x256 global generator, "
-                        "1 = 1024x512 local enhancer, started from the finished stage 0 of the "
-                        "same --name, whose checkpoint is kept as checkpoint_stage0.pt)")
+                   help="training stage of the preset, each started from the finished stage "
+                        "before it in the same --name, whose checkpoint is kept as "
+                        "checkpoint_stageN.pt (cpu: 0 = 256x256 generator, 1 = face GAN; "
+                        "paper: 0 = 512x256 global generator, 1 = 1024x512 local enhancer, "
+                        "2 = face GAN). Later stages use the run's saved config.json")
+    p.add_argument("--no-temporal", action="store_true",
+                   help="plain frame-by-frame pix2pixHD: no temporal smoothing (for the "
+                        "ablation of main/evaluate.py --ablate)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
     p.add_argument("--seed", type=int, default=0, help="seed of the data order and weights")
     p.add_argument("--resume", action="store_true", help="continue weights/NAME exactly")
@@ -80,7 +85,18 @@ def main(argv: list[str] | None = None) -> int:
             raise FileNotFoundError(f"nothing to resume: no {run_dir / CHECKPOINT}")
         device = pick_device(args.device)
         torch.manual_seed(args.seed)
-        cfg = Config.load(args.config) if args.config else preset(args.preset)
+        continuing = args.resume or args.stage > 0
+        if args.config:
+            cfg = Config.load(args.config)
+        elif continuing and (run_dir / CONFIG).is_file():
+            cfg = Config.load(run_dir / CONFIG)  # the run's own settings, e.g. --no-temporal
+        else:
+            cfg = preset(args.preset)
+        if args.no_temporal:
+            if continuing and cfg.generator.temporal:
+                raise ValueError(f"{run_dir} was trained with temporal smoothing; "
+                                 "--no-temporal applies to a new run")
+            cfg.generator.temporal = False
         prepared = args.target
         if prepared.is_file() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
             raise ValueError("with several processes, prepare the target first "
@@ -94,7 +110,11 @@ def main(argv: list[str] | None = None) -> int:
                               progress=not args.quiet)
         meta = PreparedMeta.load(prepared)
         if not 0 <= args.stage < len(cfg.train.stages):
-            raise ValueError(f"preset {cfg.name} has stages 0..{len(cfg.train.stages) - 1}")
+            source = args.config or (run_dir / CONFIG if continuing and (run_dir / CONFIG).is_file()
+                                     else f"preset {args.preset}")
+            raise ValueError(f"{source} has stages 0..{len(cfg.train.stages) - 1}, not "
+                             f"{args.stage}; a run saved before a stage existed can take one "
+                             "with --config (its config.json with the stage added)")
         stage = cfg.train.stages[args.stage]
         size = (stage.width, stage.height)
         end = max(2, int(round(meta.frames * args.split)))

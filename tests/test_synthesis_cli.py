@@ -106,3 +106,34 @@ def test_evaluate_reports_model_and_baselines(tmp_path):
     assert report["metrics"]["nearest_skeleton_retrieval"]["ssim"] > 0.5
     for png in ("report.png", "ssim_per_frame.png"):
         assert (tmp_path / "rep" / png).stat().st_size > 1000
+
+
+def test_evaluate_ablate_makes_the_papers_table(tmp_path):
+    write_prepared(tmp_path / "set", frames=16)
+    tiny_config(composite=True, temporal=True, face=True).save(tmp_path / "tiny.json")
+    weights = tmp_path / "weights"
+    common = ["--target", str(tmp_path / "set"), "--config", str(tmp_path / "tiny.json"),
+              "--split", "0.75", "--weights-dir", str(weights), "--quiet"]
+    for args in (["--name", "plain", "--no-temporal", "--iters", "2"],
+                 ["--name", "full", "--iters", "2"],
+                 ["--name", "full", "--stage", "1", "--iters", "2"]):
+        r = run("main/train.py", *common, *args)
+        assert r.returncode == 0, r.stderr
+    assert (weights / "full" / "checkpoint_stage0.pt").is_file()
+    assert json.loads((weights / "plain" / "config.json").read_text())["generator"]["temporal"] is False
+    r = run("main/evaluate.py", "--name", "plain", "full", "--weights-dir", str(weights),
+            "--target", str(tmp_path / "set"), "-o", str(tmp_path / "rep"), "--quiet")
+    assert r.returncode == 2 and "--ablate" in r.stderr
+    r = run("main/evaluate.py", "--name", "plain", "full", "--ablate", "--weights-dir",
+            str(weights), "--target", str(tmp_path / "set"), "-o", str(tmp_path / "rep"), "--quiet")
+    assert r.returncode == 0, r.stderr
+    report = json.loads((tmp_path / "rep" / "metrics.json").read_text())
+    rows = report["ablation"]["rows"]
+    assert list(rows) == ["pix2pixHD", "+temporal smoothing", "+face",
+                          "nearest-skeleton retrieval (baseline)"]
+    assert report["ablation"]["runs"] == {"pix2pixHD": "plain", "+temporal smoothing": "full",
+                                          "+face": "full with its face stage"}
+    for row in rows.values():
+        assert 0 <= row["body SSIM"] <= 1 and row["flicker ratio"] >= 0
+    table = (tmp_path / "rep" / "ablation.md").read_text().splitlines()
+    assert [line.split("|")[1].strip() for line in table[2:]] == list(rows)

@@ -96,3 +96,17 @@ def test_time_plan_ignores_the_first_steps_compile_time(tmp_path):
     trainer.step = fake_step
     trainer.plan_minutes(3 / 60)  # 3 s: ~2.4 s left after the probe at 10 ms a step
     assert trainer.planned > 150, trainer.planned  # counting the compile would plan ~27
+
+
+def test_without_temporal_smoothing_g_sees_only_the_label_map(tmp_path):
+    trainer = make_trainer(tmp_path / "n", tiny_config(temporal=False))
+    g, d = core(trainer.model.generator), trainer.model.discriminator
+    first_conv = next(m for m in g.modules() if isinstance(m, torch.nn.Conv2d))
+    assert first_conv.in_channels == 3  # the label map alone
+    assert d.scales[0].layers[0][0].in_channels == 6  # one (label, frame), not the pair
+    losses = trainer.step()
+    assert all(torch.isfinite(v) for v in losses.values())
+    batch = trainer.batch(0)
+    a = trainer.model.generate(batch.label_t, torch.zeros_like(batch.real_t))
+    b = trainer.model.generate(batch.label_t, batch.real_t)
+    assert torch.equal(a, b)  # the previous frame is not an input

@@ -16,26 +16,31 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edn.config import (Config, DataConfig, DiscriminatorConfig, GeneratorConfig,  # noqa: E402
-                        LossConfig, StageConfig, TrainConfig)
+from edn.config import (Config, DataConfig, DiscriminatorConfig, FaceConfig,  # noqa: E402
+                        GeneratorConfig, LossConfig, StageConfig, TrainConfig)
 from edn.data import TargetSet, render_labels  # noqa: E402
 from edn.trainer import Trainer  # noqa: E402
 
 SIZE = 32
 
 
-def tiny_config(fast: bool = True, batch_size: int = 1, composite: bool = True) -> Config:
-    """Stage 0: a global generator at 32x32; stage 1: a local enhancer at 64x64."""
+def tiny_config(fast: bool = True, batch_size: int = 1, composite: bool = True,
+                temporal: bool = True, face: bool = False) -> Config:
+    """Stage 0: a global generator at 32x32; stage 1: a local enhancer at 64x64, or with
+    ``face`` the face GAN at 32x32."""
+    second = (StageConfig(SIZE, SIZE, 0, iterations=4, decay_iterations=2, face=True) if face
+              else StageConfig(2 * SIZE, 2 * SIZE, 1, iterations=2, decay_iterations=1))
     return Config(
         name="tiny",
-        generator=GeneratorConfig(ngf=4, n_downsampling=2, n_blocks=1, composite=composite),
+        generator=GeneratorConfig(ngf=4, n_downsampling=2, n_blocks=1, composite=composite,
+                                  temporal=temporal),
         discriminator=DiscriminatorConfig(ndf=4, n_layers=2, num_d=2),
         loss=LossConfig(feat_match=10.0, vgg=0.0, l1=10.0, mask=5.0),
         data=DataConfig(prepared_size=SIZE),
         train=TrainConfig(batch_size=batch_size, fast=fast,
                           stages=[StageConfig(SIZE, SIZE, 0, iterations=6, decay_iterations=3),
-                                  StageConfig(2 * SIZE, 2 * SIZE, 1, iterations=2,
-                                              decay_iterations=1)]),
+                                  second]),
+        face=FaceConfig(ngf=4, n_downsampling=1, n_blocks=1, ndf=4, n_layers=2, num_d=1),
     )
 
 
@@ -70,8 +75,8 @@ def tiny_target(frames: int = 8, scale: int = 1) -> TargetSet:
 
 def make_trainer(run_dir: Path, cfg: Config | None = None, stage: int = 0) -> Trainer:
     torch.manual_seed(0)
-    target = tiny_target(scale=stage + 1)
     cfg = cfg or tiny_config()
+    target = tiny_target(scale=cfg.train.stages[stage].width // SIZE)
     plate = target.plate() if cfg.generator.composite else None
     return Trainer(cfg, target, run_dir, torch.device("cpu"), stage=stage, seed=3, plate=plate,
                    log=lambda *a: None)

@@ -1,0 +1,135 @@
+"""The face GAN training stage of Everybody Dance Now (section 3.3 of the paper).
+
+The body generator of the earlier stage is frozen. For each training pair it makes frame t+1
+exactly as in training (from frame t when temporally smoothed); the residual generator then
+sees the face crops of the label map and of that output and adds a residual to the face; a
+face discriminator judges (label crop, face crop). Losses as for the body: LSGAN, feature
+matching, the optional L1 and VGG terms, on the crops.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from edn.config import Config
+from edn.fast import Precision, keep_freed_memory
+from edn.losses import VGGLoss, feature_matching_loss, lsgan_loss
+from edn.models.discriminator import MultiscaleDiscriminator
+from edn.models.face import Box, add_residual, build_face_generator, crop, face_crop_box, refine_faces
+from edn.train_step import FramePair, body_frames, build_generator, split_batch, update_pair
+
+
+def training_box(pose: np.ndarray, size: tuple[int, int]) -> Box:
+    """The face crop of a training frame; a frame whose face is not visible (back turned,
+    out of frame) trains on the crop at the image centre, which the face stage must then
+    leave as it is, rather than being dropped (every process keeps its batch size)."""
+    box = face_crop_box(pose, size)
+    if box is not None:
+        return box
+    h, w = size
+    centre = np.zeros((18, 3))
+    centre[0] = (w / 2, h / 2, 1.0)  # a nose at the centre
+    box = face_crop_box(centre, size)
+    assert box is not None
+    return box
+
+
+class FaceStage:
+    """Owns the frozen body generator, the face residual generator, the face discriminator
+    and their optimisers; the same interface as edn.train_step.TemporalPix2PixHD."""
+
+    def __init__(self, body: nn.Module, cfg: Config, vgg: VGGLoss | None = None,
+                 distributed: bool = False) -> None:
+        keep_freed_memory()
+        self.device = next(body.parameters()).device
+        self.precision = Precision(self.device, cfg.train.fast)
+        self.temporal = cfg.generator.temporal
+        self.output_nc: int = body.output_nc  # type: ignore[assignment]
+        self.generator = body.requires_grad_(False)  # "generator": the key Renderer loads
+        face = cfg.face
+        self.face_generator = build_face_generator(
+            cfg.generator.label_nc, cfg.generator.output_nc, face.ngf, face.n_downsampling,
+            face.n_blocks).to(self.device)
+        self.face_discriminator = MultiscaleDiscriminator(
+            cfg.generator.label_nc + cfg.generator.output_nc, face.ndf, face.n_layers,
+            face.num_d).to(self.device)
+        self.vgg = vgg.to(self.device) if vgg is not None else None
+        self.loss = cfg.loss
+        self.distributed = distributed
+        betas = (cfg.train.beta1, cfg.train.beta2)
+        self.opt_g = torch.optim.Adam(self.face_generator.parameters(), cfg.train.lr, betas=betas, fused=True)
+        self.opt_d = torch.optim.Adam(self.face_discriminator.parameters(), cfg.train.lr, betas=betas,
+                                      fused=True)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision.needs_grad_scaler)
+
+    @classmethod
+    def from_config(cls, cfg: Config, stage: int, device: torch.device, vgg: VGGLoss | None = None,
+                    plate: np.ndarray | None = None, distributed: bool = False) -> "FaceStage":
+        body = build_generator(cfg.generator, cfg.train.stages[stage].n_local_enhancers, plate)
+        return cls(body.to(device), cfg, vgg, distributed)
+
+    def set_lr(self, lr: float) -> None:
+        for opt in (self.opt_g, self.opt_d):
+            for group in opt.param_groups:
+                group["lr"] = lr
+
+    def state_dict(self) -> dict[str, dict]:
+        return {
+            "generator": self.generator.state_dict(),
+            "face_generator": self.face_generator.state_dict(),
+            "face_discriminator": self.face_discriminator.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "scaler": self.scaler.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, dict]) -> None:
+        self.generator.load_state_dict(state["generator"])
+        self.face_generator.load_state_dict(state["face_generator"])
+        self.face_discriminator.load_state_dict(state["face_discriminator"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.scaler.load_state_dict(state["scaler"])
+
+    def _residual(self, label_crop: torch.Tensor, face_crop: torch.Tensor) -> torch.Tensor:
+        return self.face_generator(torch.cat([label_crop, face_crop], 1))
+
+    @torch.no_grad()
+    def generate(self, label_map: torch.Tensor, prev_output: torch.Tensor,
+                 keypoints: np.ndarray) -> torch.Tensor:
+        """Body frame from the label map (and previous output), its face refined."""
+        with self.precision.autocast():
+            x = torch.cat([label_map, prev_output], 1) if self.temporal else label_map
+            frame = self.generator(x)
+            return refine_faces(self._residual, frame, label_map, keypoints)
+
+    def step(self, pair: FramePair) -> dict[str, torch.Tensor]:
+        pair = pair.to(self.device, channels_last=False)
+        assert pair.keypoints_t1 is not None, "the face stage needs the pair's keypoints"
+        size = tuple(pair.label_t1.shape[-2:])
+        boxes = [training_box(k, size) for k in pair.keypoints_t1]  # type: ignore[arg-type]
+        with self.precision.autocast():
+            with torch.no_grad():
+                _, body_t1, _ = body_frames(self.generator, pair.label_t, pair.label_t1,
+                                            self.output_nc, self.temporal)
+            label, real = crop(pair.label_t1, boxes), crop(pair.real_t1, boxes)
+            body_face = crop(body_t1, boxes)
+            face = add_residual(body_face, self._residual(label, body_face))
+            both = torch.cat([torch.cat([label, face], 1), torch.cat([label, real], 1)], 0)
+            pred_fake, pred_real = split_batch(self.face_discriminator(both))
+            losses = {
+                "g_gan": lsgan_loss(pred_fake, True),
+                "g_feat": feature_matching_loss(pred_fake, pred_real, self.loss.feat_match),
+            }
+            if self.vgg is not None and self.loss.vgg > 0:
+                losses["g_vgg"] = self.loss.vgg * self.vgg(face, real)
+            if self.loss.l1 > 0:
+                losses["g_l1"] = self.loss.l1 * (face.float() - real.float()).abs().mean()
+            losses["d_real"] = lsgan_loss(pred_real, True)
+            losses["d_fake"] = lsgan_loss(pred_fake, False)
+        loss_g = sum(v for k, v in losses.items() if k.startswith("g_"))
+        loss_d = 0.5 * (losses["d_real"] + losses["d_fake"])
+        update_pair(loss_g, loss_d, self.face_generator, self.face_discriminator, self.opt_g,
+                    self.opt_d, self.scaler, self.distributed)
+        return {k: v.detach() for k, v in losses.items()}
