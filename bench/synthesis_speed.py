@@ -152,7 +152,7 @@ def inference_variants(g: GlobalGenerator, tuned: bool, compile: bool) -> tuple[
     """The worker's variants and the info it reports (output differences vs plain fp32)."""
     if not tuned:
         return {"plain": plain_inference(g)}, {}
-    plain = plain_inference(g)  # built after keep_freed_memory() below took effect
+    plain = plain_inference(g)  # the worker applied keep_freed_memory() before building it
     precision = Precision(torch.device("cpu"))
     fast_eager = FastGenerator(g, precision)  # applies keep_freed_memory()
     label, prev = inputs(2)

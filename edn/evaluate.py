@@ -133,14 +133,43 @@ def detect_each(frames: np.ndarray, detector) -> np.ndarray:
     return out
 
 
+def held_out_split(fraction: float | None, trained_end: int, n: int) -> int:
+    """The first held-out frame of ``n``: at ``fraction`` of them, else where the run's
+    training frames end; never inside the training frames, and leaving at least 2 frames."""
+    split = round(n * fraction) if fraction else trained_end
+    if split < trained_end:
+        raise ValueError(f"the split (frame {split}) falls inside the frames the run was "
+                         f"trained on (up to {trained_end})")
+    if not 1 <= split < n - 1:
+        raise ValueError(f"no held-out frames: split at frame {split} of {n}")
+    return split
+
+
+def retrieval_verdict(name: str, scores: dict, retrieval: dict) -> str:
+    """Whether ``name`` beats nearest-skeleton retrieval in both SSIM and PSNR, said plainly."""
+    if scores["ssim"] > retrieval["ssim"] and scores["psnr"] > retrieval["psnr"]:
+        return f"{name} beats nearest-skeleton retrieval in SSIM and PSNR"
+    return (f"{name} does NOT beat nearest-skeleton retrieval: it has learned nothing a "
+            "lookup of the training frames could not do")
+
+
 ABLATION_COLUMNS = ("body SSIM", "face SSIM", "pose distance (px)", "missed joints / frame",
                     "flicker ratio")
-_ABLATION_ORDER = ("pix2pixHD", "+temporal smoothing", "+face")
+_ABLATION_ORDER = ("pix2pixHD", "pix2pixHD +face", "+temporal smoothing", "+face")
 
 
 def ablation_label(temporal: bool, face: bool) -> str:
     """The paper's row name of a model: what it adds to frame-by-frame pix2pixHD."""
-    return "+face" if face else "+temporal smoothing" if temporal else "pix2pixHD"
+    if not temporal:
+        return "pix2pixHD +face" if face else "pix2pixHD"
+    return "+face" if face else "+temporal smoothing"
+
+
+def ablation_rank(row: str) -> int:
+    """A row's place in the paper's order (rows named "<label> (run)" rank as the label);
+    other rows come after."""
+    label = row.split(" (")[0]
+    return _ABLATION_ORDER.index(label) if label in _ABLATION_ORDER else len(_ABLATION_ORDER)
 
 
 def ablation_row(scores: dict) -> dict[str, float]:
@@ -153,11 +182,9 @@ def ablation_row(scores: dict) -> dict[str, float]:
 
 def ablation_table(rows: dict[str, dict[str, float]]) -> str:
     """A markdown table, the paper's rows first in their order, any others after."""
-    order = sorted(rows, key=lambda r: next(
-        (i for i, name in enumerate(_ABLATION_ORDER) if r.startswith(name)), len(_ABLATION_ORDER)))
     lines = ["| model | " + " | ".join(ABLATION_COLUMNS) + " |",
              "|---|" + "---:|" * len(ABLATION_COLUMNS)]
-    for name in order:
+    for name in sorted(rows, key=ablation_rank):
         cells = [f"{rows[name][c]:.1f}" if c.startswith("pose") else f"{rows[name][c]:.3f}"
                  for c in ABLATION_COLUMNS]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")

@@ -4,7 +4,8 @@ The body generator of the earlier stage is frozen. For each training pair it mak
 exactly as in training (from frame t when temporally smoothed); the residual generator then
 sees the face crops of the label map and of that output and adds a residual to the face; a
 face discriminator judges (label crop, face crop). Losses as for the body: LSGAN, feature
-matching, the optional L1 and VGG terms, on the crops.
+matching, the optional L1 and VGG terms, on the crops. Only pairs whose frame t+1 shows a
+face train this stage (edn.trainer.Trainer picks them with ``has_face``).
 """
 from __future__ import annotations
 
@@ -16,23 +17,10 @@ from edn.config import Config
 from edn.fast import Precision, keep_freed_memory
 from edn.losses import VGGLoss, feature_matching_loss, lsgan_loss
 from edn.models.discriminator import MultiscaleDiscriminator
-from edn.models.face import Box, add_residual, build_face_generator, crop, face_crop_box, refine_faces
-from edn.train_step import FramePair, body_frames, build_generator, split_batch, update_pair
-
-
-def training_box(pose: np.ndarray, size: tuple[int, int]) -> Box:
-    """The face crop of a training frame; a frame whose face is not visible (back turned,
-    out of frame) trains on the crop at the image centre, which the face stage must then
-    leave as it is, rather than being dropped (every process keeps its batch size)."""
-    box = face_crop_box(pose, size)
-    if box is not None:
-        return box
-    h, w = size
-    centre = np.zeros((18, 3))
-    centre[0] = (w / 2, h / 2, 1.0)  # a nose at the centre
-    box = face_crop_box(centre, size)
-    assert box is not None
-    return box
+from edn.models.face import (add_residual, build_face_generator, check_face_crop_size, crop,
+                             face_crop_box, refine_faces)
+from edn.models.generator import generator_input
+from edn.train_step import FramePair, build_generator, generate_pair, run_generator, split_batch, update_pair
 
 
 class FaceStage:
@@ -47,13 +35,10 @@ class FaceStage:
         self.temporal = cfg.generator.temporal
         self.output_nc: int = body.output_nc  # type: ignore[assignment]
         self.generator = body.requires_grad_(False)  # "generator": the key Renderer loads
-        face = cfg.face
-        self.face_generator = build_face_generator(
-            cfg.generator.label_nc, cfg.generator.output_nc, face.ngf, face.n_downsampling,
-            face.n_blocks).to(self.device)
+        face, g = cfg.face, cfg.generator
+        self.face_generator = build_face_generator(face, g.label_nc, g.output_nc).to(self.device)
         self.face_discriminator = MultiscaleDiscriminator(
-            cfg.generator.label_nc + cfg.generator.output_nc, face.ndf, face.n_layers,
-            face.num_d).to(self.device)
+            g.label_nc + g.output_nc, face.ndf, face.n_layers, face.num_d).to(self.device)
         self.vgg = vgg.to(self.device) if vgg is not None else None
         self.loss = cfg.loss
         self.distributed = distributed
@@ -66,7 +51,9 @@ class FaceStage:
     @classmethod
     def from_config(cls, cfg: Config, stage: int, device: torch.device, vgg: VGGLoss | None = None,
                     plate: np.ndarray | None = None, distributed: bool = False) -> "FaceStage":
-        body = build_generator(cfg.generator, cfg.train.stages[stage].n_local_enhancers, plate)
+        s = cfg.train.stages[stage]
+        check_face_crop_size((s.height, s.width), cfg.face)
+        body = build_generator(cfg.generator, s.n_local_enhancers, plate)
         return cls(body.to(device), cfg, vgg, distributed)
 
     def set_lr(self, lr: float) -> None:
@@ -100,19 +87,24 @@ class FaceStage:
                  keypoints: np.ndarray) -> torch.Tensor:
         """Body frame from the label map (and previous output), its face refined."""
         with self.precision.autocast():
-            x = torch.cat([label_map, prev_output], 1) if self.temporal else label_map
-            frame = self.generator(x)
+            frame = self.generator(generator_input(label_map, prev_output, self.temporal))
             return refine_faces(self._residual, frame, label_map, keypoints)
 
     def step(self, pair: FramePair) -> dict[str, torch.Tensor]:
         pair = pair.to(self.device, channels_last=False)
-        assert pair.keypoints_t1 is not None, "the face stage needs the pair's keypoints"
-        size = tuple(pair.label_t1.shape[-2:])
-        boxes = [training_box(k, size) for k in pair.keypoints_t1]  # type: ignore[arg-type]
+        if pair.keypoints_t1 is None:
+            raise ValueError("the face stage needs frame t+1's keypoints")
+        size = (pair.label_t1.shape[-2], pair.label_t1.shape[-1])
+        boxes = [face_crop_box(k, size) for k in pair.keypoints_t1]
+        if any(box is None for box in boxes):
+            raise ValueError("the face stage trains only on frames that show a face")
         with self.precision.autocast():
             with torch.no_grad():
-                _, body_t1, _ = body_frames(self.generator, pair.label_t, pair.label_t1,
-                                            self.output_nc, self.temporal)
+                if self.temporal:
+                    _, body_t1, _ = generate_pair(self.generator, pair.label_t, pair.label_t1,
+                                                  self.output_nc)
+                else:
+                    body_t1, _ = run_generator(self.generator, pair.label_t1)
             label, real = crop(pair.label_t1, boxes), crop(pair.real_t1, boxes)
             body_face = crop(body_t1, boxes)
             face = add_residual(body_face, self._residual(label, body_face))

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from edn.models.generator import generator_input
 from edn.models.winograd import use_winograd
 
 
@@ -28,9 +29,10 @@ def keep_freed_memory() -> bool:
     and unmaps it on free, so each new 38 MB tensor (a 1024-channel 3x3 weight in fp32, or its
     gradient) page-faults in again: on this CPU that made a weight cast 12 ms instead of 1.3 ms
     and a pix2pixHD training step (ngf 64, 256x256, bf16) 3.3 s instead of 2.7 s. With mmap
-    off and trimming off, freed blocks stay in the heap and the peak is reused; memory held is
-    the run's peak, which training reaches anyway. Process-wide, once; returns whether it
-    applied (glibc on Linux only; a no-op elsewhere)."""
+    and trimming off, freed blocks stay in the heap for the next allocation; the process keeps
+    about its peak footprint (plus fragmentation) instead of returning memory between steps.
+    Process-wide, once; returns whether both settings applied (glibc on Linux; a no-op
+    elsewhere)."""
     if not sys.platform.startswith("linux"):
         return False
     name = ctypes.util.find_library("c")
@@ -40,7 +42,9 @@ def keep_freed_memory() -> bool:
     if not hasattr(libc, "mallopt"):  # musl and other libcs
         return False
     m_trim_threshold, m_mmap_max = -1, -4  # from <malloc.h>
-    return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 2**31 - 1))
+    if not libc.mallopt(m_trim_threshold, 2**31 - 1):
+        return False
+    return bool(libc.mallopt(m_mmap_max, 0))
 
 
 def autocast_pays_off(device: torch.device) -> bool:
@@ -88,25 +92,30 @@ WINOGRAD_MIN_CHANNELS = 512
 
 class FastGenerator:
     """Inference-only copy of a generator: weights cast once to the autocast dtype (so no
-    per-frame casts), eval mode, inference_mode, wide 3x3 convolutions by Winograd (reduced
-    precision only; ``--fp32`` stays the plain computation), and optionally torch.compile with
-    frozen weights (one compile of ~10-60 s on CPU, cached by inductor afterwards)."""
+    per-frame casts), eval mode, inference_mode, wide 3x3 convolutions by Winograd (bf16 on
+    CPU only; ``--fp32`` stays the plain computation), and optionally torch.compile with
+    frozen weights (one compile of ~10-60 s on CPU, cached by inductor afterwards).
+
+    Called with the label map and the second input the generator was trained with: the
+    previous output frame (ignored without temporal smoothing), or for the face generator
+    the face crop."""
 
     def __init__(self, generator: nn.Module, precision: Precision, compile: bool = False,
                  temporal: bool = True) -> None:
         keep_freed_memory()
         self.temporal = temporal  # False: the previous output is not an input
         dtype = precision.dtype if precision.enabled else torch.float32
-        self.model = copy.deepcopy(generator).to(dtype).eval().requires_grad_(False)
-        if precision.enabled:
-            use_winograd(self.model, dtype, WINOGRAD_MIN_CHANNELS)
+        self.model = copy.deepcopy(generator).eval().requires_grad_(False)
+        if precision.enabled and precision.device.type == "cpu":  # measured on CPU only
+            use_winograd(self.model, dtype, WINOGRAD_MIN_CHANNELS)  # from the fp32 weights
+        self.model.to(dtype)
         self.dtype = dtype
         self.output_nc: int = generator.output_nc  # type: ignore[assignment]
         self.forward = torch.compile(self.model, options={"freezing": True}) if compile else self.model
 
     @torch.inference_mode()
     def __call__(self, label_map: torch.Tensor, prev_output: torch.Tensor) -> torch.Tensor:
-        x = (torch.cat([label_map, prev_output], 1) if self.temporal else label_map).to(self.dtype)
+        x = generator_input(label_map, prev_output, self.temporal).to(self.dtype)
         return self.forward(x).float()
 
 

@@ -98,6 +98,17 @@ def face_box_side(size: tuple[int, int]) -> int:
     return max(1, round(FACE_BOX_SIDE * _scale(size)))
 
 
+def face_centre(pose: np.ndarray, conf_threshold: float = CONF_THRESHOLD) -> tuple[float, float] | None:
+    """The nose, or the ears' midpoint when the nose is missing; None without either."""
+    pose = np.asarray(pose, np.float64)
+    nose, r_ear, l_ear = pose[J["nose"]], pose[J["r_ear"]], pose[J["l_ear"]]
+    if nose[2] >= conf_threshold:
+        return float(nose[0]), float(nose[1])
+    if r_ear[2] >= conf_threshold and l_ear[2] >= conf_threshold:
+        return float(r_ear[0] + l_ear[0]) / 2, float(r_ear[1] + l_ear[1]) / 2
+    return None
+
+
 def face_box(pose: np.ndarray, size: tuple[int, int] = (512, 512),
              conf_threshold: float = CONF_THRESHOLD) -> tuple[int, int, int, int] | None:
     """Square face box (x0, y0, x1, y1), x1/y1 exclusive so ``img[y0:y1, x0:x1]`` crops it.
@@ -107,14 +118,10 @@ def face_box(pose: np.ndarray, size: tuple[int, int] = (512, 512),
     the full side at a border). None when neither the nose nor both ears are visible.
     """
     h, w = size
-    pose = np.asarray(pose, np.float64)
-    nose, r_ear, l_ear = pose[J["nose"]], pose[J["r_ear"]], pose[J["l_ear"]]
-    if nose[2] >= conf_threshold:
-        cx, cy = nose[:2]
-    elif r_ear[2] >= conf_threshold and l_ear[2] >= conf_threshold:
-        cx, cy = (r_ear[:2] + l_ear[:2]) / 2
-    else:
+    centre = face_centre(pose, conf_threshold)
+    if centre is None:
         return None
+    cx, cy = centre
     side = face_box_side(size)
     x0, y0 = round(cx - side / 2), round(cy - side / 2)
     return (min(max(x0, 0), w), min(max(y0, 0), h),

@@ -20,7 +20,7 @@ from edn.fast import Precision, keep_freed_memory, to_memory_format
 from edn.losses import VGGLoss, feature_matching_loss, lsgan_loss
 from edn.models.composite import CompositeGenerator
 from edn.models.discriminator import MultiscaleDiscriminator
-from edn.models.generator import GlobalGenerator, LocalEnhancer
+from edn.models.generator import GlobalGenerator, LocalEnhancer, generator_input
 
 
 @dataclass
@@ -218,7 +218,7 @@ class TemporalPix2PixHD:
         """One frame from its label map (and the previous output when temporally smoothed),
         under the training precision; ``keypoints`` are for the face stage's same method."""
         with self.precision.autocast():
-            x = torch.cat([label_map, prev_output], 1) if self.temporal else label_map
+            x = generator_input(label_map, prev_output, self.temporal)
             return self.generator(to_memory_format(x, self.channels_last))
 
     def step(self, pair: FramePair) -> dict[str, torch.Tensor]:
@@ -276,7 +276,7 @@ def update_pair(loss_g: torch.Tensor, loss_d: torch.Tensor, generator: nn.Module
                 scaler: torch.amp.GradScaler, distributed: bool) -> None:
     """One G and one D update. Both backward passes share the graph: G's loss reaches only
     G's parameters (D's weight gradients would be discarded anyway) and D's loss only D's."""
-    g_params = [p for p in generator.parameters() if p.requires_grad]
+    g_params = list(generator.parameters())
     d_params = list(discriminator.parameters())
     opt_g.zero_grad(set_to_none=True)
     opt_d.zero_grad(set_to_none=True)

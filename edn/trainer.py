@@ -24,6 +24,7 @@ from edn.io import atomic_write
 from edn.losses import VGGLoss
 from edn.models.composite import CompositeGenerator
 from edn.face_stage import FaceStage
+from edn.models.face import face_crop_box
 from edn.train_step import FramePair, TemporalPix2PixHD
 
 CHECKPOINT = "checkpoint.pt"
@@ -103,8 +104,16 @@ class Trainer:
                                       distributed=self.dist.world_size > 1)
         self.iteration = 0
         self.planned = cfg.train.stages[stage].iterations
-        self.n_pairs = len(target.frames) - 1
-        if self.n_pairs < 1:
+        # Pair i is frames (i, i + 1); the face stage trains on the pairs whose frame i + 1
+        # shows a face in the image.
+        self.pairs = np.arange(len(target.frames) - 1)
+        if isinstance(self.model, FaceStage):
+            h, w = target.size[1], target.size[0]
+            self.pairs = np.array([i for i in self.pairs
+                                   if face_crop_box(target.keypoints[i + 1], (h, w)) is not None], int)
+            if len(self.pairs) < 1:
+                raise ValueError("the face stage needs frames that show a face; none does")
+        if len(self.pairs) < 1:
             raise ValueError("training needs at least two consecutive frames")
 
     # -- checkpoints -------------------------------------------------------------------
@@ -154,8 +163,8 @@ class Trainer:
 
     # -- training ----------------------------------------------------------------------
     def batch(self, iteration: int) -> FramePair:
-        idx = batch_indices(iteration, self.cfg.train.batch_size, self.n_pairs, self.seed,
-                            self.dist.rank, self.dist.world_size)
+        idx = self.pairs[batch_indices(iteration, self.cfg.train.batch_size, len(self.pairs),
+                                       self.seed, self.dist.rank, self.dist.world_size)]
         t = self.target
         return FramePair(to_tensor(t.labels[idx]), to_tensor(t.labels[idx + 1]),
                          to_tensor(t.frames[idx]), to_tensor(t.frames[idx + 1]),

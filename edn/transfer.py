@@ -76,9 +76,8 @@ class Renderer:
         self.has_face_stage = stage.face
         self.face: FastGenerator | None = None
         if stage.face and face:
-            g, f = self.cfg.generator, self.cfg.face
-            face_generator = build_face_generator(g.label_nc, g.output_nc, f.ngf, f.n_downsampling,
-                                                  f.n_blocks)
+            g = self.cfg.generator
+            face_generator = build_face_generator(self.cfg.face, g.label_nc, g.output_nc)
             face_generator.load_state_dict(state["model"]["face_generator"])
             self.face = FastGenerator(face_generator.to(device), precision)
 
@@ -87,17 +86,27 @@ class Renderer:
         """Keypoints (N, 18, 3) in the model's pixels -> (labels, frames), uint8 (N, h, w, 3),
         each frame conditioned on the previous generated one (zeros before the first); faces
         refined when the run has a face stage, it was loaded, and ``face`` is on."""
+        labels, body, refined = self.render_both(keypoints, progress, face)
+        return labels, refined if refined is not None else body
+
+    def render_both(self, keypoints: np.ndarray, progress: bool = True,
+                    face: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(labels, body generator's frames, the same with faces refined or None without a
+        face stage): one pass gives both, since the next frame always sees the body's
+        output, the input the body generator was trained with."""
         labels = render_labels(keypoints, self.target.size)
         label_maps = (to_tensor(labels[i:i + 1]).to(self.device) for i in range(len(labels)))
-        frames = np.empty_like(labels)
+        body = np.empty_like(labels)
+        refine = face and self.face is not None
+        refined = np.empty_like(labels) if refine else None
         outputs = generate_video(self.generator, label_maps)
         for i, frame in enumerate(tqdm(outputs, total=len(labels), unit="frame", desc="generate",
                                        disable=not progress)):
-            if face and self.face is not None:  # the next frame still sees the body generator's output
+            body[i] = to_uint8(frame)[0]
+            if refined is not None and self.face is not None:
                 label_map = to_tensor(labels[i:i + 1]).to(self.device)
-                frame = refine_faces(self.face, frame, label_map, keypoints[i:i + 1])
-            frames[i] = to_uint8(frame)[0]
-        return labels, frames
+                refined[i] = to_uint8(refine_faces(self.face, frame, label_map, keypoints[i:i + 1]))[0]
+        return labels, body, refined
 
 
 def normalize_to_target(source_keypoints: np.ndarray, source_size: tuple[int, int],

@@ -11,8 +11,9 @@ import numpy as np
 
 from edn.data import TargetSet
 from edn.data_prep import PreparedMeta
-from edn.evaluate import (ablation_label, ablation_row, ablation_table, all_scores, detect_each,
-                          nearest_skeleton, pose_distance)
+from edn.evaluate import (ablation_label, ablation_rank, ablation_row, ablation_table, all_scores,
+                          detect_each, held_out_split, nearest_skeleton, pose_distance,
+                          retrieval_verdict)
 from edn.io import atomic_write_text, staged_dir
 from edn.contact_sheet import write_report
 from edn.trainer import pick_device
@@ -48,8 +49,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--target", required=True, type=Path,
                    help="the target's prepared set, or the video it was made from")
     p.add_argument("--split", type=float,
-                   help="first held-out frame as a fraction (default: where the run's "
-                        "training frames end, from weights/NAME/target.json)")
+                   help="first held-out frame as a fraction (default: where the runs' "
+                        "training frames end, from weights/NAME/target.json; the latest "
+                        "of them with several runs)")
     p.add_argument("-o", "--out", required=True, type=Path, help="report folder")
     p.add_argument("--ablate", action="store_true",
                    help="compare the runs of --name side by side, as in the paper's ablation: "
@@ -67,17 +69,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def held_out_split(args: argparse.Namespace, renderer: Renderer, n: int) -> int:
-    """The first held-out frame: --split, else where the run's training frames end."""
-    split = round(n * args.split) if args.split else renderer.target.frames[1]
-    if split < renderer.target.frames[1]:
-        raise ValueError(f"the split (frame {split}) falls inside the frames the run was "
-                         f"trained on (up to {renderer.target.frames[1]})")
-    if not 1 <= split < n - 1:
-        raise ValueError(f"no held-out frames: split at frame {split} of {n}")
-    return split
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -93,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError(f"run {name} was trained on another set or size than {args.name[0]}")
         data = TargetSet.load(prepared, size)
         n = len(data.frames)
-        split = max(held_out_split(args, r, n) for r in renderers.values())
+        split = max(held_out_split(args.split, r.target.frames[1], n) for r in renderers.values())
         train, test = slice(0, split), slice(split, n)
         keypoints, real = data.keypoints[test], data.frames[test]
         detector = make_detector("auto")
@@ -108,13 +99,18 @@ def main(argv: list[str] | None = None) -> int:
         labels = np.empty(0)
         for name, renderer in renderers.items():
             temporal = renderer.cfg.generator.temporal
-            for face in ([False, True] if args.ablate and renderer.has_face_stage
-                         else [renderer.has_face_stage]):
+            labels, body, refined = renderer.render_both(keypoints, progress=not args.quiet)
+            if refined is None:
+                outputs = {False: body}
+            elif args.ablate:  # a face stage's run is scored without and with it
+                outputs = {False: body, True: refined}
+            else:
+                outputs = {True: refined}
+            for face, frames in outputs.items():
                 row = ablation_label(temporal, face) if args.ablate else "model"
                 if row in candidates:
                     row = f"{row} ({name})"
-                labels, candidates[row] = renderer.render(keypoints, progress=not args.quiet,
-                                                          face=face)
+                candidates[row] = frames
                 ablation[row] = f"{name}{' with its face stage' if face else ''}"
         model_rows = list(candidates)
         candidates["nearest_skeleton_retrieval"] = data.frames[train][
@@ -123,13 +119,9 @@ def main(argv: list[str] | None = None) -> int:
         candidates["mean_training_frame"] = np.repeat(mean_frame[None], len(real), 0)
         metrics = {name: scores(frames) for name, frames in candidates.items()}
         retrieval = metrics["nearest_skeleton_retrieval"]
-        verdicts = {}
-        for row in model_rows:
-            beats = metrics[row]["ssim"] > retrieval["ssim"] and metrics[row]["psnr"] > retrieval["psnr"]
-            verdicts[row] = (f"{row} beats nearest-skeleton retrieval in SSIM and PSNR" if beats else
-                             f"{row} does NOT beat nearest-skeleton retrieval: it has learned "
-                             "nothing a lookup of the training frames could not do")
-        best = model_rows[-1]  # the report sheet shows the last (fullest) model
+        verdicts = {row: retrieval_verdict(row, metrics[row], retrieval) for row in model_rows}
+        best = max(model_rows, key=ablation_rank)  # the report sheet shows the fullest model
+
         def per_run(values: dict) -> object:
             # One run: its value as such; --ablate: a value per run.
             return values if args.ablate else values[args.name[0]]
@@ -148,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         table = ""
         if args.ablate:
-            rows = {row: ablation_row(metrics[row]) for row in model_rows}
+            rows = {row: ablation_row(metrics[row]) for row in sorted(model_rows, key=ablation_rank)}
             rows["nearest-skeleton retrieval (baseline)"] = ablation_row(retrieval)
             table = ablation_table(rows)
             report["ablation"] = {"rows": rows, "runs": ablation}

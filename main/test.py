@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
             atomic_write_text(out / "meta.json", json.dumps(
                 {"fps": meta.fps, "name": args.name, "source": meta.source,
                  "frames": len(frames), "normalized": not args.no_normalize,
-                 "model_iteration": renderer.iteration}, indent=2))
+                 "model_iteration": renderer.iteration,
+                 "faces_refined": renderer.face is not None}, indent=2))
     except (InputError, NoPersonError, TooFewFramesError, FileExistsError, FileNotFoundError,
             ValueError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -30,9 +30,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--target", required=True, type=Path,
                    help="the target video, or a folder made by data/video2data.py")
     p.add_argument("--name", required=True, help="run name: the folder weights/NAME")
-    p.add_argument("--preset", choices=sorted(PRESETS), default="cpu",
-                   help="model and schedule preset (default cpu: sized to train on this kind "
-                        "of 2-core machine within an hour; paper: EDN's 512x256 global stage)")
+    p.add_argument("--preset", choices=sorted(PRESETS),
+                   help="model and schedule preset for a new run (default cpu: sized to train "
+                        "on this kind of 2-core machine within an hour, then a face stage; "
+                        "paper: EDN's 512x256 global stage, 1024x512 local enhancer, face "
+                        "stage); --resume and later stages use the run's config.json")
     p.add_argument("--config", type=Path,
                    help="a config JSON (as saved in weights/NAME/config.json) instead of --preset")
     length = p.add_mutually_exclusive_group()
@@ -87,15 +89,18 @@ def main(argv: list[str] | None = None) -> int:
         torch.manual_seed(args.seed)
         continuing = args.resume or args.stage > 0
         if args.config:
-            cfg = Config.load(args.config)
+            cfg, source = Config.load(args.config), str(args.config)
         elif continuing and (run_dir / CONFIG).is_file():
-            cfg = Config.load(run_dir / CONFIG)  # the run's own settings, e.g. --no-temporal
+            # The run's own settings (e.g. --no-temporal), not the preset's.
+            cfg, source = Config.load(run_dir / CONFIG), str(run_dir / CONFIG)
+            if args.preset:
+                print(f"note: continuing with {source}; --preset is ignored", file=sys.stderr)
         else:
-            cfg = preset(args.preset)
+            cfg, source = preset(args.preset or "cpu"), f"preset {args.preset or 'cpu'}"
         if args.no_temporal:
             if continuing and cfg.generator.temporal:
-                raise ValueError(f"{run_dir} was trained with temporal smoothing; "
-                                 "--no-temporal applies to a new run")
+                raise ValueError(f"{source} uses temporal smoothing; --no-temporal applies to a "
+                                 "new run")
             cfg.generator.temporal = False
         prepared = args.target
         if prepared.is_file() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
@@ -110,8 +115,6 @@ def main(argv: list[str] | None = None) -> int:
                               progress=not args.quiet)
         meta = PreparedMeta.load(prepared)
         if not 0 <= args.stage < len(cfg.train.stages):
-            source = args.config or (run_dir / CONFIG if continuing and (run_dir / CONFIG).is_file()
-                                     else f"preset {args.preset}")
             raise ValueError(f"{source} has stages 0..{len(cfg.train.stages) - 1}, not "
                              f"{args.stage}; a run saved before a stage existed can take one "
                              "with --config (its config.json with the stage added)")

@@ -59,3 +59,29 @@ def test_nearest_skeleton_retrieval():
     train = np.stack([coco18_person(dx=x) for x in (0, 50, 100)])
     query = np.stack([coco18_person(dx=48), coco18_person(dx=-3)])
     assert nearest_skeleton(train, query).tolist() == [1, 0]
+
+
+def test_held_out_split_and_verdict():
+    from edn.evaluate import held_out_split, retrieval_verdict
+    assert held_out_split(None, 330, 412) == 330 and held_out_split(0.9, 330, 412) == 371
+    with pytest.raises(ValueError, match="inside the frames"):
+        held_out_split(0.5, 330, 412)
+    with pytest.raises(ValueError, match="no held-out frames"):
+        held_out_split(None, 411, 412)
+    good, bad = {"ssim": 0.7, "psnr": 20.0}, {"ssim": 0.7, "psnr": 18.0}
+    retrieval = {"ssim": 0.6, "psnr": 19.0}
+    assert "beats" in retrieval_verdict("m", good, retrieval)
+    assert "does NOT beat" in retrieval_verdict("m", bad, retrieval)
+
+
+def test_ablation_rows_follow_the_papers_order():
+    from edn.evaluate import ABLATION_COLUMNS, ablation_label, ablation_table
+    assert [ablation_label(t, f) for t, f in ((False, False), (True, False), (True, True))] == [
+        "pix2pixHD", "+temporal smoothing", "+face"]
+    assert ablation_label(False, True) == "pix2pixHD +face"
+    row = dict(zip(ABLATION_COLUMNS, (0.5, 0.4, 4.25, 0.2, 1.1)))
+    table = ablation_table({"baseline": row, "+face": row, "pix2pixHD": row,
+                            "+temporal smoothing (b)": row})
+    names = [line.split("|")[1].strip() for line in table.splitlines()[2:]]
+    assert names == ["pix2pixHD", "+temporal smoothing (b)", "+face", "baseline"]
+    assert "| 0.500 | 0.400 | 4.2 | 0.200 | 1.100 |" in table

@@ -1,10 +1,16 @@
 """EDN's face GAN: fixed-size face crops, the residual generator and the face training stage."""
+import dataclasses
+
 import numpy as np
+import pytest
 import torch
 
-from edn.face_stage import FaceStage, training_box
+from edn.config import FaceConfig
+from edn.face_stage import FaceStage
 from edn.models.face import build_face_generator, crop, face_crop_box, paste, refine_faces
-from tiny_training import make_trainer, tiny_config
+from edn.trainer import CHECKPOINT
+from edn.transfer import Renderer, TargetInfo
+from tiny_training import make_trainer, tiny_config, tiny_target
 
 
 def nose_at(x: float, y: float) -> np.ndarray:
@@ -19,7 +25,8 @@ def test_face_crops_keep_their_full_size_at_the_borders():
     assert face_crop_box(nose_at(5, 3), size) == (0, 0, 64, 64)
     assert face_crop_box(nose_at(250, 254), size) == (192, 192, 256, 256)
     assert face_crop_box(np.zeros((18, 3)), size) is None
-    assert training_box(np.zeros((18, 3)), size) == (96, 96, 160, 160)  # the image centre
+    assert face_crop_box(nose_at(-3, 100), size) is None  # the head is out of the frame
+    assert face_crop_box(nose_at(100, 256), size) is None
 
 
 def test_crop_and_paste_touch_only_the_boxes():
@@ -36,7 +43,7 @@ def test_crop_and_paste_touch_only_the_boxes():
 
 
 def test_the_residual_generator_starts_as_the_identity_and_refines_only_faces():
-    generator = build_face_generator(3, 3, ngf=4, n_downsampling=1, n_blocks=1)
+    generator = build_face_generator(FaceConfig(ngf=4, n_downsampling=1, n_blocks=1), 3, 3)
     frames, labels = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
     keypoints = np.stack([nose_at(16, 10), np.zeros((18, 3))])  # frame 1 shows no face
 
@@ -93,3 +100,58 @@ def test_face_stage_resumes_exactly(tmp_path):
     a = straight.model.state_dict()["face_generator"]
     b = resumed.model.state_dict()["face_generator"]
     assert all(torch.equal(a[k], b[k]) for k in a), "resumed face weights differ"
+
+
+def test_face_stage_trains_only_on_pairs_that_show_a_face(tmp_path):
+    cfg = tiny_config(face=True)
+    trainer = make_trainer(tmp_path / "p", cfg, stage=1)
+    assert list(trainer.pairs) == list(range(7))  # every tiny frame shows its nose
+    target = tiny_target()
+    target.keypoints[[2, 5], 0, 2] = 0  # frames 2 and 5 without a face
+    faces = type(trainer)(cfg, target, tmp_path / "q", torch.device("cpu"), stage=1, seed=3,
+                          plate=target.plate(), log=lambda *a: None)
+    assert list(faces.pairs) == [0, 2, 3, 5, 6]  # pair i ends on frame i + 1
+    seen = {int(i) for k in range(10) for i in faces.pairs[[k % 5]]}
+    assert seen == {0, 2, 3, 5, 6}
+    assert faces.batch(0).keypoints_t1[0, 0, 2] == 1
+
+
+def test_face_stage_without_temporal_smoothing(tmp_path):
+    cfg = tiny_config(face=True, temporal=False)
+    body = make_trainer(tmp_path / "n", cfg)
+    body.step()
+    face = make_trainer(tmp_path / "n", cfg, stage=1)
+    face.start_from_stage(body.state())
+    assert all(torch.isfinite(v) for v in face.step().values())
+
+
+def test_face_crops_must_fit_the_face_generator(tmp_path):
+    cfg = tiny_config(face=True)
+    cfg.face = dataclasses.replace(cfg.face, n_downsampling=4)  # 8-px crops at 32 px
+    with pytest.raises(ValueError, match="not a multiple of 16"):
+        make_trainer(tmp_path / "c", cfg, stage=1)
+
+
+def test_renderer_refines_faces_but_feeds_the_body_output_forward(tmp_path):
+    cfg = tiny_config(face=True)
+    body = make_trainer(tmp_path / "r", cfg)
+    body.step()
+    face = make_trainer(tmp_path / "r", cfg, stage=1)
+    face.start_from_stage(body.state())
+    with torch.no_grad():
+        face.model.face_generator.model[-2].bias.fill_(0.5)  # a visible residual
+    face.save()
+    target = tiny_target()
+    TargetInfo("tiny", (0, 8), (32, 32), (32, 32), 12.0, {}).save(tmp_path / "r")
+    keypoints = target.keypoints
+    labels, plain, refined = Renderer(tmp_path / "r", torch.device("cpu")).render_both(keypoints, False)
+    _, without = Renderer(tmp_path / "r", torch.device("cpu"), face=False).render(keypoints, False)
+    assert np.array_equal(plain, without)  # the next frame never saw a refined face
+    changed = np.any(refined != plain, axis=(0, 3))
+    x0, y0, x1, y1 = face_crop_box(keypoints[0], (32, 32))
+    assert changed.any() and (tmp_path / "r" / CHECKPOINT).is_file()
+    for i, kp in enumerate(keypoints):
+        x0, y0, x1, y1 = face_crop_box(kp, (32, 32))
+        outside = refined[i].copy()
+        outside[y0:y1, x0:x1] = plain[i, y0:y1, x0:x1]
+        assert np.array_equal(outside, plain[i])  # only the face box changed

@@ -1,9 +1,10 @@
+import json
 import logging
 
 import pytest
 import torch
 
-from edn.config import Config, preset
+from edn.config import Config, FaceConfig, preset
 from edn.losses import VGG19_FILE, VGGLoss, feature_matching_loss, lsgan_loss
 
 
@@ -81,4 +82,16 @@ def test_config_presets_round_trip_through_json(tmp_path, name):
 
 def test_paper_preset_stages():
     stages = preset("paper").train.stages
-    assert [(s.width, s.height, s.n_local_enhancers) for s in stages] == [(512, 256, 0), (1024, 512, 1)]
+    assert [(s.width, s.height, s.n_local_enhancers, s.face) for s in stages] == [
+        (512, 256, 0, False), (1024, 512, 1, False), (1024, 512, 1, True)]
+
+
+def test_a_config_saved_before_temporal_and_face_existed_still_loads(tmp_path):
+    raw = json.loads(preset("cpu").to_json())
+    del raw["generator"]["temporal"], raw["face"]
+    raw["train"]["stages"] = raw["train"]["stages"][:1]
+    del raw["train"]["stages"][0]["face"]
+    (tmp_path / "old.json").write_text(json.dumps(raw))
+    cfg = Config.load(tmp_path / "old.json")
+    assert cfg.generator.temporal and not cfg.train.stages[0].face
+    assert cfg.face == FaceConfig() and len(cfg.train.stages) == 1

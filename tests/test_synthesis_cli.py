@@ -137,3 +137,9 @@ def test_evaluate_ablate_makes_the_papers_table(tmp_path):
         assert 0 <= row["body SSIM"] <= 1 and row["flicker ratio"] >= 0
     table = (tmp_path / "rep" / "ablation.md").read_text().splitlines()
     assert [line.split("|")[1].strip() for line in table[2:]] == list(rows)
+    for flags, refined in (([], True), (["--no-face"], False)):
+        out = tmp_path / f"out{refined}"
+        r = run("main/test.py", "--name", "full", "--weights-dir", str(weights), "--source",
+                str(tmp_path / "set"), "-o", str(out), "--no-normalize", "--frames", "3", "--quiet", *flags)
+        assert r.returncode == 0, r.stderr
+        assert json.loads((out / "meta.json").read_text())["faces_refined"] is refined

@@ -12,23 +12,24 @@ import numpy as np
 import torch
 from torch import nn
 
+from edn.config import FaceConfig
 from edn.models.generator import GlobalGenerator
-from edn.skeleton import face_box, face_box_side
+from edn.skeleton import face_box_side, face_centre
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive ends)
 
 
 def face_crop_box(pose: np.ndarray, size: tuple[int, int]) -> Box | None:
     """The face box of ``pose`` (18, 3) in an image of ``size`` (h, w), kept square at its
-    full side by shifting it inside the image instead of clipping; None without a face."""
-    box = face_box(pose, size)
-    if box is None:
-        return None
+    full side by shifting it inside the image instead of clipping; None without a face or
+    when the face's centre lies outside the image (a head cut off by the frame)."""
+    centre = face_centre(pose)
     h, w = size
+    if centre is None or not (0 <= centre[0] < w and 0 <= centre[1] < h):
+        return None
     s = face_box_side(size)
-    x0, y0, x1, y1 = box
-    x0 = 0 if x0 == 0 and x1 < s else (w - s if x1 == w and x1 - x0 < s else x0)
-    y0 = 0 if y0 == 0 and y1 < s else (h - s if y1 == h and y1 - y0 < s else y0)
+    x0 = min(max(round(centre[0] - s / 2), 0), w - s)
+    y0 = min(max(round(centre[1] - s / 2), 0), h - s)
     return x0, y0, x0 + s, y0 + s
 
 
@@ -38,22 +39,27 @@ def crop(images: torch.Tensor, boxes: list[Box]) -> torch.Tensor:
 
 
 def paste(images: torch.Tensor, crops: torch.Tensor, boxes: list[Box]) -> torch.Tensor:
-    """A copy of ``images`` with ``crops`` put back at ``boxes`` (differentiable in both)."""
-    out = []
-    for im, c, (x0, y0, x1, y1) in zip(images, crops, boxes):
-        mask = torch.zeros_like(im[:1])
-        mask[:, y0:y1, x0:x1] = 1
-        placed = torch.zeros_like(im)
-        placed[:, y0:y1, x0:x1] = c.to(im.dtype)
-        out.append(im * (1 - mask) + placed)
-    return torch.stack(out)
+    """A copy of ``images`` with ``crops`` put back at ``boxes``."""
+    out = images.clone()
+    for i, (x0, y0, x1, y1) in enumerate(boxes):
+        out[i, :, y0:y1, x0:x1] = crops[i].to(out.dtype)
+    return out
 
 
-def build_face_generator(label_nc: int, output_nc: int, ngf: int, n_downsampling: int,
-                         n_blocks: int) -> GlobalGenerator:
+def check_face_crop_size(size: tuple[int, int], cfg: FaceConfig) -> None:
+    """The face generator needs crops whose side divides by 2**n_downsampling."""
+    side, step = face_box_side(size), 2 ** cfg.n_downsampling
+    if side % step:
+        raise ValueError(f"face crops at {size[1]}x{size[0]} are {side} px, not a multiple of "
+                         f"{step} (2**face.n_downsampling): choose another stage size or "
+                         "face.n_downsampling")
+
+
+def build_face_generator(cfg: FaceConfig, label_nc: int, output_nc: int) -> GlobalGenerator:
     """The residual generator: (label crop, face crop) -> residual in [-1, 1]. Its last
     convolution starts at zero, so the stage begins from the body generator's face exactly."""
-    generator = GlobalGenerator(label_nc + output_nc, output_nc, ngf, n_downsampling, n_blocks)
+    generator = GlobalGenerator(label_nc + output_nc, output_nc, cfg.ngf, cfg.n_downsampling,
+                                cfg.n_blocks)
     last = generator.model[-2]
     assert isinstance(last, nn.Conv2d)
     nn.init.zeros_(last.weight)
@@ -70,8 +76,9 @@ def add_residual(face: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
 def refine_faces(residual: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
                  frames: torch.Tensor, labels: torch.Tensor, keypoints: np.ndarray) -> torch.Tensor:
     """Frames (B, 3, H, W) with each visible face replaced by its refined crop; ``residual``
-    maps (label crops, face crops) to residuals, ``keypoints`` (B, 18, 3) locate the faces.
-    Frames without a visible face are returned as they are."""
+    maps (label crops, face crops) to residuals (e.g. an edn.fast.FastGenerator of the face
+    generator, whose two inputs are then the label and face crops), ``keypoints`` (B, 18, 3)
+    locate the faces. Frames without a face in the image are returned as they are."""
     size = (frames.shape[-2], frames.shape[-1])
     found = [(i, box) for i, box in enumerate(face_crop_box(k, size) for k in keypoints) if box is not None]
     if not found:

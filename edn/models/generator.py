@@ -88,6 +88,12 @@ def _global_trunk(input_nc: int, ngf: int, n_downsampling: int, n_blocks: int) -
     return layers
 
 
+def generator_input(label_map: torch.Tensor, prev_output: torch.Tensor, temporal: bool) -> torch.Tensor:
+    """What G sees: with EDN's temporal smoothing the label map stacked with the previous
+    output frame, else the label map alone."""
+    return torch.cat([label_map, prev_output], 1) if temporal else label_map
+
+
 class GlobalGenerator(nn.Module):
     """G1 of pix2pixHD: 7x7 stem, `n_downsampling` stride-2 convs, `n_blocks` ResNet blocks,
     transposed-conv upsampling and a tanh RGB head. Input height/width must be divisible by
