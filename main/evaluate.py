@@ -15,6 +15,7 @@ from edn.evaluate import (ablation_label, ablation_rank, ablation_row, ablation_
                           detect_each, held_out_split, nearest_skeleton, pose_distance,
                           retrieval_verdict)
 from edn.io import atomic_write_text, staged_dir
+from edn.lpips_score import LPIPS
 from edn.contact_sheet import write_report
 from edn.trainer import pick_device
 from edn.transfer import Renderer
@@ -43,7 +44,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     "REPORT_DIR/metrics.json (every figure, the config, the checkpoint "
                     "iteration, the split), report.png (input skeleton | generated | real for "
                     "a spread of held-out frames) and ssim_per_frame.png; with --ablate also "
-                    "ablation.md, the paper's ablation table.")
+                    "ablation.md, the paper's ablation table. LPIPS is computed when "
+                    "weights/alexnet-owt-7be5be79.pth (torchvision's AlexNet) is present, and "
+                    "reported as skipped otherwise; nothing is downloaded.")
     p.add_argument("--name", required=True, nargs="+",
                    help="the trained run: weights/NAME (with --ablate: every run to compare)")
     p.add_argument("--target", required=True, type=Path,
@@ -88,10 +91,13 @@ def main(argv: list[str] | None = None) -> int:
         train, test = slice(0, split), slice(split, n)
         keypoints, real = data.keypoints[test], data.frames[test]
         detector = make_detector("auto")
+        perceptual, lpips_note = LPIPS.from_weights_dir(WEIGHTS_DIR, device)
 
         def scores(frames: np.ndarray) -> dict:
             result = all_scores(frames, real, keypoints, size)
             result["pose_distance"] = pose_distance(detect_each(frames, detector), keypoints)
+            if perceptual is not None:
+                result["lpips"] = perceptual(frames, real)
             return result
 
         candidates: dict[str, np.ndarray] = {}
@@ -135,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
             "split": {"first_test_frame": split, "frames": n,
                       "trained_on": per_run({name: list(r.target.frames)
                                              for name, r in renderers.items()})},
-            "lpips": "skipped: no LPIPS backbone weights in weights/ (nothing is downloaded)",
+            "lpips": lpips_note,
             "verdict": verdicts if args.ablate else verdicts["model"], "metrics": metrics,
         }
         table = ""
@@ -159,8 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, m in metrics.items():
         print(f"{name:28s} SSIM {m['ssim']:.4f}  PSNR {m['psnr']:.2f}  body SSIM "
               f"{m['body']['ssim']:.4f}  face SSIM {m['face']['ssim']:.4f}  pose "
-              f"{m['pose_distance']['pixels']:.1f} px  flicker {m['flicker_ratio']:.2f}",
-              file=sys.stderr)
+              f"{m['pose_distance']['pixels']:.1f} px  flicker {m['flicker_ratio']:.2f}"
+              + (f"  LPIPS {m['lpips']:.3f}" if "lpips" in m else ""), file=sys.stderr)
     print(table + "\n".join(verdicts.values()) + f"\nreport -> {args.out}", file=sys.stderr)
     return 0
 

@@ -85,3 +85,27 @@ def test_ablation_rows_follow_the_papers_order():
     names = [line.split("|")[1].strip() for line in table.splitlines()[2:]]
     assert names == ["pix2pixHD", "+temporal smoothing (b)", "+face", "baseline"]
     assert "| 0.500 | 0.400 | 4.2 | 0.200 | 1.100 |" in table
+
+
+def test_lpips_with_a_brought_alexnet_file(tmp_path):
+    import torch
+    import torchvision
+
+    from edn.lpips_score import ALEXNET_FILE, LPIPS
+    metric, note = LPIPS.from_weights_dir(tmp_path, torch.device("cpu"))
+    assert metric is None and note.startswith("skipped")
+    torch.manual_seed(0)  # the file's layout matters here, not ImageNet training
+    torch.save(torchvision.models.alexnet().state_dict(), tmp_path / ALEXNET_FILE)
+    metric, note = LPIPS.from_weights_dir(tmp_path, torch.device("cpu"))
+    assert metric is not None and ALEXNET_FILE in note
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
+    b = rng.integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
+    assert metric(a, a) == pytest.approx(0.0, abs=1e-6)
+    assert metric(a, b) > 0.01
+    torch.save({"features.0.weight": torch.zeros(3)}, tmp_path / ALEXNET_FILE)
+    with pytest.raises(ValueError, match="not torchvision's AlexNet"):
+        LPIPS.from_weights_dir(tmp_path, torch.device("cpu"))
+    (tmp_path / ALEXNET_FILE).write_text("not weights")
+    with pytest.raises(ValueError, match="not a PyTorch weights file"):
+        LPIPS.from_weights_dir(tmp_path, torch.device("cpu"))
