@@ -5,7 +5,7 @@ exactly as in training (from frame t when temporally smoothed); the residual gen
 sees the face crops of the label map and of that output and adds a residual to the face; a
 face discriminator judges (label crop, face crop). Losses as for the body: LSGAN, feature
 matching, the optional L1 and VGG terms, on the crops. Only pairs whose frame t+1 shows a
-face train this stage (edn.trainer.Trainer picks them with ``has_face``).
+face in the image train this stage (edn.trainer.Trainer keeps only those pairs).
 """
 from __future__ import annotations
 
