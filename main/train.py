@@ -16,7 +16,7 @@ from edn.data_prep import PreparedMeta, prepare_video
 from edn.keypoints import read_sequence
 from edn.normalize import TooFewFramesError
 from edn.trainer import CHECKPOINT, CONFIG, Trainer, pick_device
-from edn.transfer import TargetInfo
+from edn.transfer import TARGET, TargetInfo
 from edn.video import InputError
 from pose_detector.extract import WEIGHTS_DIR, NoPersonError, make_detector
 
@@ -43,9 +43,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "plan, e.g. to extend a finished run)")
     length.add_argument("--minutes", type=float,
                         help="fit the run (and its learning-rate decay) into this many minutes")
-    p.add_argument("--split", type=float, default=1.0,
+    p.add_argument("--split", type=float,
                    help="train on the first SPLIT fraction of the frames only (e.g. 0.8 keeps "
-                        "the rest for main/evaluate.py; default 1.0)")
+                        "the rest for main/evaluate.py; default 1.0). --resume and later "
+                        "stages keep the run's frames (weights/NAME/target.json)")
     p.add_argument("--stage", type=int, default=0,
                    help="training stage of the preset, each started from the finished stage "
                         "before it in the same --name, whose checkpoint is kept as "
@@ -65,11 +66,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def training_end(args: argparse.Namespace, run_dir: Path, frames: int, continuing: bool) -> int:
+    """The end of the frames trained on: a continued run keeps its own (a resumed run on
+    other frames would not continue exactly, and a later stage must not see held-out ones)."""
+    asked = None if args.split is None else max(2, int(round(frames * args.split)))
+    if continuing and (run_dir / TARGET).is_file():
+        kept = TargetInfo.load(run_dir).frames[1]
+        if asked is not None and asked != kept:
+            raise ValueError(f"{run_dir} trains on frames 0..{kept}; --split {args.split} "
+                             f"would make it 0..{asked} (leave --split out to keep them)")
+        return kept
+    return asked if asked is not None else frames
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     run_dir = args.weights_dir / args.name
     try:
-        if not 0 < args.split <= 1:
+        if args.split is not None and not 0 < args.split <= 1:
             raise ValueError("--split must be in (0, 1]")
         previous = None
         if args.stage > 0 and not args.resume:
@@ -120,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
                              "with --config (its config.json with the stage added)")
         stage = cfg.train.stages[args.stage]
         size = (stage.width, stage.height)
-        end = max(2, int(round(meta.frames * args.split)))
+        end = training_end(args, run_dir, meta.frames, continuing)
         target = TargetSet.load(prepared, size, range(0, end))
         info = TargetInfo.measure(prepared.resolve(), read_sequence(prepared / "keypoints"),
                                   (0, end), meta.size, size, meta.fps)

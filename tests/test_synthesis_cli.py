@@ -112,14 +112,17 @@ def test_evaluate_ablate_makes_the_papers_table(tmp_path):
     write_prepared(tmp_path / "set", frames=16)
     tiny_config(composite=True, temporal=True, face=True).save(tmp_path / "tiny.json")
     weights = tmp_path / "weights"
-    common = ["--target", str(tmp_path / "set"), "--config", str(tmp_path / "tiny.json"),
-              "--split", "0.75", "--weights-dir", str(weights), "--quiet"]
-    for args in (["--name", "plain", "--no-temporal", "--iters", "2"],
-                 ["--name", "full", "--iters", "2"],
-                 ["--name", "full", "--stage", "1", "--iters", "2"]):
+    common = ["--target", str(tmp_path / "set"), "--weights-dir", str(weights), "--quiet"]
+    new = ["--config", str(tmp_path / "tiny.json"), "--split", "0.75"]
+    for args in (["--name", "plain", "--no-temporal", "--iters", "2", *new],
+                 ["--name", "full", "--iters", "2", *new],
+                 ["--name", "full", "--stage", "1", "--iters", "2"]):  # keeps the run's split
         r = run("main/train.py", *common, *args)
         assert r.returncode == 0, r.stderr
     assert (weights / "full" / "checkpoint_stage0.pt").is_file()
+    assert json.loads((weights / "full" / "target.json").read_text())["frames"] == [0, 12]
+    r = run("main/train.py", *common, "--name", "full", "--resume", "--split", "1", "--iters", "3")
+    assert r.returncode == 1 and "trains on frames 0..12" in r.stderr, r.stderr
     assert json.loads((weights / "plain" / "config.json").read_text())["generator"]["temporal"] is False
     r = run("main/evaluate.py", "--name", "plain", "full", "--weights-dir", str(weights),
             "--target", str(tmp_path / "set"), "-o", str(tmp_path / "rep"), "--quiet")
