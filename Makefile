@@ -47,6 +47,7 @@ bench: setup
 	$(PY) bench/normalization_real.py
 	$(PY) bench/synthesis_speed.py
 	$(PY) bench/synthesis_quality.py
+	$(PY) bench/ablation.py
 
 clean:
 	rm -rf $(VENV) .cache build *.egg-info
