@@ -1,4 +1,5 @@
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -49,10 +50,16 @@ def test_training_lowers_the_reconstruction_error(tmp_path):
     assert after < 0.85 * before  # measured: 3.67 -> 2.76
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def test_two_process_gloo_matches_one_process_with_the_same_global_batch(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1")
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                        "--master_port", "29517", str(ROOT / "tests/tiny_training.py"),
+                        "--master_port", str(free_port()), str(ROOT / "tests/tiny_training.py"),
                         str(tmp_path), "2"], env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     rank0 = torch.load(tmp_path / "rank0.pt")
