@@ -20,10 +20,11 @@ from edn.models.discriminator import MultiscaleDiscriminator
 from edn.models.face import (add_residual, build_face_generator, check_face_crop_size, crop,
                              face_crop_box, refine_faces)
 from edn.models.generator import generator_input
-from edn.train_step import FramePair, build_generator, generate_pair, run_generator, split_batch, update_pair
+from edn.train_step import (AdversarialStage, FramePair, build_generator, generate_pair, run_generator,
+                            split_batch, update_pair)
 
 
-class FaceStage:
+class FaceStage(AdversarialStage):
     """Owns the frozen body generator, the face residual generator, the face discriminator
     and their optimisers; the same interface as edn.train_step.TemporalPix2PixHD."""
 
@@ -56,28 +57,9 @@ class FaceStage:
         body = build_generator(cfg.generator, s.n_local_enhancers, plate)
         return cls(body.to(device), cfg, vgg, distributed)
 
-    def set_lr(self, lr: float) -> None:
-        for opt in (self.opt_g, self.opt_d):
-            for group in opt.param_groups:
-                group["lr"] = lr
-
-    def state_dict(self) -> dict[str, dict]:
-        return {
-            "generator": self.generator.state_dict(),
-            "face_generator": self.face_generator.state_dict(),
-            "face_discriminator": self.face_discriminator.state_dict(),
-            "opt_g": self.opt_g.state_dict(),
-            "opt_d": self.opt_d.state_dict(),
-            "scaler": self.scaler.state_dict(),
-        }
-
-    def load_state_dict(self, state: dict[str, dict]) -> None:
-        self.generator.load_state_dict(state["generator"])
-        self.face_generator.load_state_dict(state["face_generator"])
-        self.face_discriminator.load_state_dict(state["face_discriminator"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
-        self.scaler.load_state_dict(state["scaler"])
+    def networks(self) -> dict[str, nn.Module]:
+        return {"generator": self.generator, "face_generator": self.face_generator,
+                "face_discriminator": self.face_discriminator}
 
     def _residual(self, label_crop: torch.Tensor, face_crop: torch.Tensor) -> torch.Tensor:
         return self.face_generator(torch.cat([label_crop, face_crop], 1))

@@ -7,6 +7,7 @@ gradients flowing through frame t; D judges the pair (label_t, label_t1, frame_t
 from __future__ import annotations
 
 import dataclasses
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -140,7 +141,38 @@ def split_batch(output: list[list[torch.Tensor]]) -> tuple[list[list[torch.Tenso
     return first, second
 
 
-class TemporalPix2PixHD:
+class AdversarialStage(ABC):
+    """What every training stage shares: named networks, a generator-side and a
+    discriminator-side Adam optimiser and a gradient scaler; their learning rate and their
+    state for checkpoints."""
+
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+
+    @abstractmethod
+    def networks(self) -> dict[str, nn.Module]:
+        """The stage's networks by checkpoint key ("generator" is the body generator)."""
+
+    def set_lr(self, lr: float) -> None:
+        for opt in (self.opt_g, self.opt_d):
+            for group in opt.param_groups:
+                group["lr"] = lr
+
+    def state_dict(self) -> dict[str, dict]:
+        return {**{k: m.state_dict() for k, m in self.networks().items()},
+                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+                "scaler": self.scaler.state_dict()}
+
+    def load_state_dict(self, state: dict[str, dict]) -> None:
+        for key, network in self.networks().items():
+            network.load_state_dict(state[key])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.scaler.load_state_dict(state["scaler"])
+
+
+class TemporalPix2PixHD(AdversarialStage):
     """Owns G, D, their Adam optimisers and the precision policy; `step` does one G and one
     D update on a frame pair, exactly pix2pixHD's order (both losses from the same D)."""
 
@@ -191,26 +223,8 @@ class TemporalPix2PixHD:
         return cls(generator.to(device), discriminator.to(device), cfg.loss, cfg.train, vgg, distributed,
                    cfg.generator.temporal)
 
-    def set_lr(self, lr: float) -> None:
-        for opt in (self.opt_g, self.opt_d):
-            for group in opt.param_groups:
-                group["lr"] = lr
-
-    def state_dict(self) -> dict[str, dict]:
-        return {
-            "generator": self.generator.state_dict(),
-            "discriminator": self.discriminator.state_dict(),
-            "opt_g": self.opt_g.state_dict(),
-            "opt_d": self.opt_d.state_dict(),
-            "scaler": self.scaler.state_dict(),
-        }
-
-    def load_state_dict(self, state: dict[str, dict]) -> None:
-        self.generator.load_state_dict(state["generator"])
-        self.discriminator.load_state_dict(state["discriminator"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
-        self.scaler.load_state_dict(state["scaler"])
+    def networks(self) -> dict[str, nn.Module]:
+        return {"generator": self.generator, "discriminator": self.discriminator}
 
     @torch.no_grad()
     def generate(self, label_map: torch.Tensor, prev_output: torch.Tensor,
