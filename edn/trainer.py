@@ -20,10 +20,10 @@ from tqdm import tqdm
 
 from edn.config import Config
 from edn.data import TargetSet, batch_indices, to_tensor
+from edn.face_stage import FaceStage
 from edn.io import atomic_write
 from edn.losses import VGGLoss
 from edn.models.composite import CompositeGenerator
-from edn.face_stage import FaceStage
 from edn.models.face import face_crop_box
 from edn.train_step import FramePair, TemporalPix2PixHD
 
