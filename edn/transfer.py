@@ -1,6 +1,7 @@
 """Transfer: a trained target model renders a source's skeletons, frame after frame."""
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,17 +96,17 @@ class Renderer:
         face stage): one pass gives both, since the next frame always sees the body's
         output, the input the body generator was trained with."""
         labels = render_labels(keypoints, self.target.size)
-        label_maps = (to_tensor(labels[i:i + 1]).to(self.device) for i in range(len(labels)))
+        maps = (to_tensor(labels[i:i + 1]).to(self.device) for i in range(len(labels)))
+        to_generator, to_face = itertools.tee(maps)  # each map converted once
         body = np.empty_like(labels)
-        refine = face and self.face is not None
-        refined = np.empty_like(labels) if refine else None
-        outputs = generate_video(self.generator, label_maps)
-        for i, frame in enumerate(tqdm(outputs, total=len(labels), unit="frame", desc="generate",
-                                       disable=not progress)):
+        face_generator = self.face if face else None
+        refined = np.empty_like(labels) if face_generator is not None else None
+        outputs = zip(to_face, generate_video(self.generator, to_generator))
+        for i, (label_map, frame) in enumerate(tqdm(outputs, total=len(labels), unit="frame",
+                                                    desc="generate", disable=not progress)):
             body[i] = to_uint8(frame)[0]
-            if refined is not None and self.face is not None:
-                label_map = to_tensor(labels[i:i + 1]).to(self.device)
-                refined[i] = to_uint8(refine_faces(self.face, frame, label_map, keypoints[i:i + 1]))[0]
+            if refined is not None and face_generator is not None:
+                refined[i] = to_uint8(refine_faces(face_generator, frame, label_map, keypoints[i:i + 1]))[0]
         return labels, body, refined
 
 

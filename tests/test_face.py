@@ -8,9 +8,18 @@ import torch
 from edn.config import FaceConfig
 from edn.face_stage import FaceStage
 from edn.models.face import build_face_generator, crop, face_crop_box, paste, refine_faces
-from edn.trainer import CHECKPOINT
 from edn.transfer import Renderer, TargetInfo
 from tiny_training import make_trainer, tiny_config, tiny_target
+
+
+def face_stage(run_dir, cfg, body_steps: int = 1):
+    """A face-stage trainer started from a body stage trained ``body_steps`` steps."""
+    body = make_trainer(run_dir, cfg)
+    for _ in range(body_steps):
+        body.step()
+    face = make_trainer(run_dir, cfg, stage=1)
+    face.start_from_stage(body.state())
+    return body, face
 
 
 def nose_at(x: float, y: float) -> np.ndarray:
@@ -62,13 +71,8 @@ def test_the_residual_generator_starts_as_the_identity_and_refines_only_faces():
 
 
 def test_face_stage_trains_the_face_and_freezes_the_body(tmp_path):
-    cfg = tiny_config(face=True)
-    body = make_trainer(tmp_path / "f", cfg)
-    for _ in range(2):
-        body.step()
-    face = make_trainer(tmp_path / "f", cfg, stage=1)
+    body, face = face_stage(tmp_path / "f", tiny_config(face=True), body_steps=2)
     assert isinstance(face.model, FaceStage)
-    face.start_from_stage(body.state())
     trained_body = {k: v.clone() for k, v in body.model.generator.state_dict().items()}
     start = {k: v.clone() for k, v in face.model.face_generator.state_dict().items()}
     losses = [face.step() for _ in range(3)]
@@ -117,11 +121,7 @@ def test_face_stage_trains_only_on_pairs_that_show_a_face(tmp_path):
 
 
 def test_face_stage_without_temporal_smoothing(tmp_path):
-    cfg = tiny_config(face=True, temporal=False)
-    body = make_trainer(tmp_path / "n", cfg)
-    body.step()
-    face = make_trainer(tmp_path / "n", cfg, stage=1)
-    face.start_from_stage(body.state())
+    _, face = face_stage(tmp_path / "n", tiny_config(face=True, temporal=False))
     assert all(torch.isfinite(v) for v in face.step().values())
 
 
@@ -133,11 +133,7 @@ def test_face_crops_must_fit_the_face_generator(tmp_path):
 
 
 def test_renderer_refines_faces_but_feeds_the_body_output_forward(tmp_path):
-    cfg = tiny_config(face=True)
-    body = make_trainer(tmp_path / "r", cfg)
-    body.step()
-    face = make_trainer(tmp_path / "r", cfg, stage=1)
-    face.start_from_stage(body.state())
+    _, face = face_stage(tmp_path / "r", tiny_config(face=True))
     with torch.no_grad():
         face.model.face_generator.model[-2].bias.fill_(0.5)  # a visible residual
     face.save()
@@ -147,9 +143,7 @@ def test_renderer_refines_faces_but_feeds_the_body_output_forward(tmp_path):
     labels, plain, refined = Renderer(tmp_path / "r", torch.device("cpu")).render_both(keypoints, False)
     _, without = Renderer(tmp_path / "r", torch.device("cpu"), face=False).render(keypoints, False)
     assert np.array_equal(plain, without)  # the next frame never saw a refined face
-    changed = np.any(refined != plain, axis=(0, 3))
-    x0, y0, x1, y1 = face_crop_box(keypoints[0], (32, 32))
-    assert changed.any() and (tmp_path / "r" / CHECKPOINT).is_file()
+    assert np.any(refined != plain)
     for i, kp in enumerate(keypoints):
         x0, y0, x1, y1 = face_crop_box(kp, (32, 32))
         outside = refined[i].copy()
