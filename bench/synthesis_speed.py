@@ -1,5 +1,14 @@
 """Synthesis speed: our fast path vs a plain fp32 eager run of the same architecture.
 
+The fast path is the one edn.runtime.cpu_plan() picks for this CPU (bf16 with native bf16,
+else fp32 Winograd); `--cpu-path fp32` measures the fp32 path on a bf16 machine, and
+`--emulate-avx2` caps oneDNN, MKL and ATen at AVX2 in the workers, to approximate an
+AVX2-only CPU (the figures it gives are labelled so: a real AVX2 machine has other caches
+and clocks). Each result names the CPU capability string, the host's 3x3-convolution
+ceiling (fp32, 256 channels at 64x64, 2 threads, best of 10) and, per variant, the
+effective GFLOP/s (the plain computation's FLOPs over the variant's time) and its fraction
+of that ceiling; Winograd variants can exceed 1.
+
 At 256x256, G input 6 channels (label map + previous output), pix2pixHD global generator
 (4 downsamplings, 9 blocks) at ngf 64 and 32, 2-scale discriminator, LSGAN + feature matching.
 Prints one JSON object per ngf. Each variant lives in one of two worker processes, timed
@@ -12,11 +21,13 @@ under the same load); `min` is the figure to quote, `median` shows the noise.
                  D's gradients; for-loop Adam).
   worker "tuned": after edn.fast.keep_freed_memory(), as our trainer and renderer run.
     plain_tuned  the same plain code: isolates what the allocator alone gives.
-    fast_eager   inference: edn.fast.FastGenerator (bf16 weights, Winograd 3x3 convolutions
-                 from 512 channels, inference_mode) - what main/test.py runs.
+    fast_eager   inference: edn.fast.FastGenerator (bf16 path: bf16 weights, bf16 Winograd
+                 3x3 convolutions from 512 channels; fp32 path: fp32 Winograd from 256
+                 channels, narrow RGB head; inference_mode) - what main/test.py runs.
     fast         inference: the same compiled (torch.compile, frozen weights); training:
-                 edn.train_step.TemporalPix2PixHD with fast=True (bf16 autocast);
-                 --compile-training adds torch.compile'd G passes.
+                 edn.train_step.TemporalPix2PixHD with fast=True (bf16 path: bf16
+                 autocast; fp32 path: fp32 Winograd with its own backward);
+                 --compile-training adds torch.compile'd G passes (bf16 path).
     ours_fp32    training: TemporalPix2PixHD with fast=False.
   All training variants train on the temporal pair (t, t+1): two G passes per iteration.
   `speedup` is plain over our default path (inference: fast_eager, training: fast), with
@@ -36,15 +47,20 @@ import time
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
 
 from edn.config import LossConfig, TrainConfig
 from edn.fast import FastGenerator, Precision, keep_freed_memory
+from edn.runtime import ENV_VAR, PATHS, cpu_plan
 from edn.losses import feature_matching_loss, lsgan_loss
 from edn.models.discriminator import MultiscaleDiscriminator
 from edn.models.generator import GlobalGenerator
 from edn.train_step import FramePair, TemporalPix2PixHD, generate_pair
 
 SIZE = 256
+# What --emulate-avx2 sets in the workers: oneDNN, MKL and ATen's own kernels capped at AVX2.
+AVX2_ENV = {"ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}
 
 
 class Worker:
@@ -88,6 +104,25 @@ def serve(variants: dict[str, Callable[[], object]], info: dict[str, object]) ->
         start = time.perf_counter()
         fn()
         print(json.dumps({"ms": (time.perf_counter() - start) * 1000}), flush=True)
+
+
+def conv_ceiling_gflops() -> float:
+    """The host's fp32 3x3-convolution speed: 256 channels at 64x64, best of 10."""
+    x, w = torch.randn(1, 256, 64, 64), torch.randn(256, 256, 3, 3)
+    best = float("inf")
+    with torch.no_grad():
+        for i in range(11):
+            start = time.perf_counter()
+            F.conv2d(x, w, padding=1)
+            if i:  # the first call sets oneDNN up
+                best = min(best, time.perf_counter() - start)
+    return 2 * 256 * 256 * 9 * 64 * 64 / best / 1e9
+
+
+def counted_flops(fn: Callable[[], object]) -> int:
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
 
 
 def round_robin(workers: dict[str, Worker], rounds: int) -> dict[str, dict[str, float]]:
@@ -154,6 +189,7 @@ def inference_variants(g: GlobalGenerator, tuned: bool, compile: bool) -> tuple[
         return {"plain": plain_inference(g)}, {}
     plain = plain_inference(g)  # the worker applied keep_freed_memory() before building it
     precision = Precision(torch.device("cpu"))
+    info = worker_info(precision, counted_flops(plain))
     fast_eager = FastGenerator(g, precision)  # applies keep_freed_memory()
     label, prev = inputs(2)
     variants: dict[str, Callable[[], object]] = {
@@ -163,7 +199,16 @@ def inference_variants(g: GlobalGenerator, tuned: bool, compile: bool) -> tuple[
         fast = FastGenerator(g, precision, compile=True)
         variants["fast"] = lambda: fast(label, prev)
     diff = (fast_eager(label, prev) - plain()).abs()
-    return variants, {"max_abs_diff": round(diff.max().item(), 4), "mean_abs_diff": round(diff.mean().item(), 5)}
+    return variants, {**info, "max_abs_diff": float(f"{diff.max().item():.3g}"),
+                      "mean_abs_diff": float(f"{diff.mean().item():.3g}")}
+
+
+def worker_info(precision: Precision, flops: int) -> dict[str, object]:
+    """What the tuned worker reports besides times: its CPU plan, ceiling and the FLOPs."""
+    plan = precision.cpu
+    return {"cpu_capability": plan.capability, "native_bf16": plan.native_bf16, "path": plan.path,
+            "path_source": plan.source, "conv3x3_ceiling_gflops": round(conv_ceiling_gflops(), 1),
+            "plain_gflop": round(flops / 1e9, 2)}
 
 
 def training_variants(g: GlobalGenerator, d: MultiscaleDiscriminator, tuned: bool, compile: bool) -> tuple[dict, dict]:
@@ -178,15 +223,16 @@ def training_variants(g: GlobalGenerator, d: MultiscaleDiscriminator, tuned: boo
 
     if not tuned:
         return {"plain": plain()}, {}
+    info = worker_info(Precision(torch.device("cpu")), counted_flops(plain()))
     ours_fp32 = TemporalPix2PixHD(copy.deepcopy(g), copy.deepcopy(d), loss_cfg, TrainConfig(fast=False))
     fast = TemporalPix2PixHD(copy.deepcopy(g), copy.deepcopy(d), loss_cfg, TrainConfig(fast=True, compile=compile))
     first = {"ours_fp32": ours_fp32.step(pair), "fast": fast.step(pair)}  # same weights, same pair
     loss_rel_diff = {
-        k: round(abs(first["fast"][k].item() - v.item()) / max(abs(v.item()), 1e-8), 4)
+        k: float(f"{abs(first['fast'][k].item() - v.item()) / max(abs(v.item()), 1e-8):.3g}")
         for k, v in first["ours_fp32"].items()
     }
     variants = {"plain_tuned": plain(), "ours_fp32": lambda: ours_fp32.step(pair), "fast": lambda: fast.step(pair)}
-    return variants, {"first_step_loss_rel_diff_fast_vs_fp32": loss_rel_diff}
+    return variants, {**info, "first_step_loss_rel_diff_fast_vs_fp32": loss_rel_diff}
 
 
 def measure(part: str, ngf: int, rounds: int, compile: bool) -> dict[str, object]:
@@ -204,6 +250,11 @@ def measure(part: str, ngf: int, rounds: int, compile: bool) -> dict[str, object
     default.close()
     tuned.close()
     result: dict[str, object] = {**times, **tuned.info}
+    flops, ceiling = float(tuned.info["plain_gflop"]), float(tuned.info["conv3x3_ceiling_gflops"])
+    for name in times:
+        gflops = flops / (times[name]["min_ms"] / 1000)
+        times[name]["effective_gflops"] = round(gflops, 1)
+        times[name]["fraction_of_ceiling"] = round(gflops / ceiling, 2)
     result["speedup"] = round(times["plain"]["min_ms"] / times[ours]["min_ms"], 2)
     result["speedup_same_allocator"] = round(times["plain_tuned"]["min_ms"] / times[ours]["min_ms"], 2)
     if part == "inference" and compile:
@@ -245,6 +296,12 @@ def main() -> None:
     parser.add_argument("--sweep", nargs="+", metavar="NGF/DOWN/BLOCKS",
                         help="instead: fast training it/s of these generator shapes")
     parser.add_argument("--ndf", type=int, default=64, help="discriminator width for --sweep")
+    parser.add_argument("--cpu-path", choices=PATHS, default=None,
+                        help=f"force the fast path (sets {ENV_VAR} for the workers; default: "
+                             f"{ENV_VAR} if set, else detected)")
+    parser.add_argument("--emulate-avx2", action="store_true",
+                        help="cap oneDNN/MKL/ATen at AVX2 in the workers (implies --cpu-path fp32 "
+                             "unless given): an approximation of an AVX2-only CPU")
     parser.add_argument("--worker", choices=["default", "tuned"], help=argparse.SUPPRESS)
     parser.add_argument("--worker-part", choices=["inference", "training"], help=argparse.SUPPRESS)
     parser.add_argument("--compile", action="store_true", help=argparse.SUPPRESS)
@@ -260,6 +317,11 @@ def main() -> None:
         else:
             serve(*training_variants(g, d, tuned, args.compile))
         return
+    if args.cpu_path is not None or args.emulate_avx2:
+        os.environ[ENV_VAR] = args.cpu_path or "fp32"
+    if args.emulate_avx2:
+        os.environ.update(AVX2_ENV)
+    cpu_plan()  # a bad EDN_CPU_PATH fails here, before any worker starts
     if args.sweep:
         sweep_training(args.sweep, args.ndf, args.rounds, args.compile_training)
         return
@@ -269,6 +331,7 @@ def main() -> None:
             "ngf": ngf,
             "size": SIZE,
             "threads": torch.get_num_threads(),
+            "emulated_avx2": args.emulate_avx2,
             "load_avg_1min_at_start": round(os.getloadavg()[0], 2),  # > 2: the cores were shared
             "g_params_m": round(sum(p.numel() for p in g.parameters()) / 1e6, 1),
             "inference": measure("inference", ngf, args.rounds + 2, compile=not args.no_compile),

@@ -1,8 +1,11 @@
 """Mixed precision and fast inference, as trainer features rather than model code.
 
-Measured on the 2-core AVX-512-bf16 CPU (bench/synthesis_speed.py): bf16 halves the time of
-the convolutions that dominate pix2pixHD; inference additionally gains from bf16 weights
-(no per-call weight casts) and from torch.compile with frozen weights.
+Which fast path runs on a CPU is decided by ``edn.runtime.cpu_plan``. With native bf16
+(bench/synthesis_speed.py on the 2-core AVX-512-bf16 CPU) bf16 halves the time of the
+convolutions that dominate pix2pixHD; inference additionally gains from bf16 weights (no
+per-call weight casts) and from torch.compile with frozen weights. Without it the fast path
+stays fp32 and runs the wide 3x3 convolutions by Winograd and the RGB head as one wide matrix
+product (edn.models.winograd, edn.models.narrow_conv).
 """
 from __future__ import annotations
 
@@ -12,13 +15,15 @@ import ctypes.util
 import functools
 import sys
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from edn.models.generator import generator_input
+from edn.models.narrow_conv import use_narrow_conv
 from edn.models.winograd import use_winograd
+from edn.runtime import CpuPlan, cpu_plan
 
 
 @functools.cache
@@ -47,25 +52,31 @@ def keep_freed_memory() -> bool:
     return bool(libc.mallopt(m_mmap_max, 0))
 
 
-def autocast_pays_off(device: torch.device) -> bool:
-    """Whether mixed precision is faster than fp32 here: always on CUDA; on CPU only with
-    native bf16 instructions (AVX512-BF16 or AMX), without which bf16 is emulated and slower."""
-    if device.type != "cpu":
-        return device.type == "cuda"
-    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
-
-
 @dataclass(frozen=True)
 class Precision:
-    """Which autocast (if any) a device runs: bf16 on CPU, AMP on CUDA (bf16 where supported,
-    else fp16 with a gradient scaler). `enabled=False` is plain fp32; `enabled=True` still
-    stays fp32 where autocast would be slower (see `autocast_pays_off`)."""
+    """Which fast path a device runs. ``fast=False`` is plain fp32 everywhere (``--fp32``).
+    Otherwise: AMP on CUDA (bf16 where supported, else fp16 with a gradient scaler); on CPU
+    what ``cpu`` (default: ``edn.runtime.cpu_plan()``) chose, bf16 autocast or the fp32 fast
+    path."""
 
     device: torch.device
-    enabled: bool = True
+    fast: bool = True
+    cpu: CpuPlan = field(default_factory=cpu_plan)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "enabled", self.enabled and autocast_pays_off(self.device))
+    @property
+    def enabled(self) -> bool:
+        """Whether autocast is on."""
+        if not self.fast:
+            return False
+        if self.device.type == "cpu":
+            return self.cpu.autocast
+        return self.device.type == "cuda"
+
+    @property
+    def fp32_fast(self) -> bool:
+        """The CPU's fp32 fast path: Winograd convolutions (training and inference) and the
+        narrow RGB head (inference)."""
+        return self.fast and self.device.type == "cpu" and not self.cpu.autocast
 
     @property
     def dtype(self) -> torch.dtype:
@@ -85,16 +96,12 @@ def to_memory_format(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
 
 
-# Winograd pays off from 512 input channels on: 1024 channels at 16x16 8.9 vs 14.1 ms in bf16,
-# 256 channels at 32x32 3.8 vs 3.4 ms (edn.models.winograd).
-WINOGRAD_MIN_CHANNELS = 512
-
-
 class FastGenerator:
-    """Inference-only copy of a generator: weights cast once to the autocast dtype (so no
-    per-frame casts), eval mode, inference_mode, wide 3x3 convolutions by Winograd (bf16 on
-    CPU only; ``--fp32`` stays the plain computation), and optionally torch.compile with
-    frozen weights (one compile of ~10-60 s on CPU, cached by inductor afterwards).
+    """Inference-only copy of a generator: eval mode, inference_mode and, on CPU, the fast
+    path ``precision`` chose: bf16 weights cast once (no per-frame casts) with bf16 Winograd
+    products for the wide 3x3 convolutions, or fp32 Winograd and the narrow RGB head;
+    ``--fp32`` stays the plain computation. Optionally torch.compile with frozen weights (one
+    compile of ~10-60 s on CPU, cached by inductor afterwards).
 
     Called with the label map and the second input the generator was trained with: the
     previous output frame (ignored without temporal smoothing), or for the face generator
@@ -106,8 +113,13 @@ class FastGenerator:
         self.temporal = temporal  # False: the previous output is not an input
         dtype = precision.dtype if precision.enabled else torch.float32
         self.model = copy.deepcopy(generator).eval().requires_grad_(False)
+        min_channels = precision.cpu.inference_winograd_min_channels
         if precision.enabled and precision.device.type == "cpu":  # measured on CPU only
-            use_winograd(self.model, dtype, WINOGRAD_MIN_CHANNELS)  # from the fp32 weights
+            use_winograd(self.model, dtype, min_channels, m=2)  # from the fp32 weights
+        elif precision.fp32_fast:
+            use_winograd(self.model, torch.float32, min_channels, m=None)
+            if precision.cpu.narrow_head:
+                use_narrow_conv(self.model)
         self.model.to(dtype)
         self.dtype = dtype
         self.output_nc: int = generator.output_nc  # type: ignore[assignment]

@@ -22,6 +22,7 @@ from edn.losses import VGGLoss, feature_matching_loss, lsgan_loss
 from edn.models.composite import CompositeGenerator
 from edn.models.discriminator import MultiscaleDiscriminator
 from edn.models.generator import GlobalGenerator, LocalEnhancer, generator_input
+from edn.models.winograd import use_winograd
 
 
 @dataclass
@@ -192,10 +193,15 @@ class TemporalPix2PixHD(AdversarialStage):
         self.channels_last = train.channels_last
         memory_format = torch.channels_last if train.channels_last else torch.contiguous_format
         self.generator = generator.to(memory_format=memory_format)
+        plan = self.precision.cpu
+        if self.precision.fp32_fast and plan.train_winograd_min_channels is not None:
+            # Same parameters and state_dict keys; the wide 3x3 convolutions by fp32 Winograd.
+            use_winograd(self.generator, torch.float32, plan.train_winograd_min_channels, trainable=True)
         # Compiled G passes for training only; self.generator stays the plain module (its
         # state_dict keys, inference copies). Fuses norm/ReLU/pad passes: ~10% per step on the
-        # cpu preset, after a ~60 s first compile (seconds once inductor's cache is warm).
-        self.run_generator = torch.compile(run_generator) if train.compile else run_generator
+        # cpu preset with bf16, after a ~60 s first compile (seconds once inductor's cache is warm).
+        compile = train.compile and (self.device.type != "cpu" or plan.compile_training)
+        self.run_generator = torch.compile(run_generator) if compile else run_generator
         self.discriminator = discriminator.to(memory_format=memory_format)
         self.vgg = vgg.to(self.device, memory_format=memory_format) if vgg is not None else None
         self.loss = loss
