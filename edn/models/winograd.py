@@ -213,8 +213,7 @@ class WinogradConv(nn.Conv2d):
         self._cached = None
 
     def __getstate__(self) -> dict:  # copies (e.g. an inference copy) leave the cache behind
-        state = super().__getstate__()
-        return {**state, "_cached": None}
+        return {**self.__dict__, "_cached": None}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dtype != torch.float32:  # under autocast: the plain convolution
