@@ -1,8 +1,9 @@
 """Per-layer speed of the fp32 fast path's kernels against torch's direct convolution.
 
 For each 3x3 shape (channels, output size) of pix2pixHD's residual blocks: forward, and
-forward + backward (input and weight gradients, the weight transform included), for the
-direct convolution, Winograd F(2x2) and F(4x4); and with --head the 7x7 RGB head as a
+forward + backward (input and weight gradients, the weight transform included, as
+edn.models.winograd.WinogradConv runs it) for the direct convolution, Winograd F(2x2) and F(4x4), and the tile
+edn.models.winograd.tile_for picks; and with --head the 7x7 RGB head as a
 direct convolution and as edn.models.narrow_conv. Best of --runs, with the last-level cache
 flushed before each run (a 256 MB write): within a training step the operands come from
 memory, and a cache-resident micro-benchmark would flatter the larger Winograd weights.
@@ -22,7 +23,7 @@ from torch import nn
 
 from edn.fast import keep_freed_memory
 from edn.models.narrow_conv import NarrowConv
-from edn.models.winograd import WinogradConv, transform_weight, winograd_conv3x3
+from edn.models.winograd import tile_for, transform_weight, winograd_conv3x3
 from edn.runtime import cpu_plan
 
 _FLUSH = torch.empty(64 * 2**20)  # 256 MB
@@ -46,12 +47,10 @@ def conv_shape(channels: int, size: int, runs: int) -> dict[str, object]:
     grad = torch.randn(1, channels, size, size)
     result: dict[str, object] = {"channels": channels, "output": size}
 
-    def train_step(layer: nn.Module) -> Callable[[], None]:
+    def train_step(forward: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[], None]:
         def run() -> None:
-            x.grad, layer.weight.grad = None, None
-            layer(x).backward(grad)
-            with torch.no_grad():
-                layer.weight.add_(0.0)  # a new weight version: the transform is redone, as after a step
+            x.grad, conv.weight.grad = None, None
+            forward(x).backward(grad)
         return run
 
     with torch.no_grad():
@@ -61,8 +60,10 @@ def conv_shape(channels: int, size: int, runs: int) -> dict[str, object]:
         u = transform_weight(conv.weight.detach(), m)
         with torch.no_grad():
             result[f"f{m}_forward_ms"] = best_ms(lambda: winograd_conv3x3(x, u, None, m), runs)
-    # WinogradConv picks its tile by the output size (edn.models.winograd.tile_for).
-    result["winograd_train_ms"] = best_ms(train_step(WinogradConv(conv)), runs)
+        # One pass of WinogradConv with this tile: G w G^T, the product and both gradients.
+        result[f"f{m}_train_ms"] = best_ms(
+            train_step(lambda inp: winograd_conv3x3(inp, transform_weight(conv.weight, m), None, m)), runs)
+    result["tile_for"] = tile_for(size, size)
     return result
 
 

@@ -76,8 +76,9 @@ def cpu_plan(path: str | None = None) -> CpuPlan:
     capability = torch.backends.cpu.get_cpu_capability()
     if path == "bf16":
         # Winograd pays off in bf16 from 512 input channels on: 1024 channels at 16x16 8.9
-        # vs 14.1 ms, 256 channels at 32x32 3.8 vs 3.4 ms (bench/synthesis_speed.py).
+        # vs 14.1 ms, 256 channels at 32x32 3.8 vs 3.4 ms (measured with commit 0ec3008).
         return CpuPlan("bf16", True, 512, None, False, True, capability, has_bf16, source)
     # fp32: Winograd wins from 256 channels on, forward and backward (256 channels at 32x32:
-    # 5.6 vs 9.5 ms forward, 21.6 vs 31.3 ms forward + backward; bench/winograd_speed.py).
+    # 4.4 vs 6.4 ms forward, 16.2 vs 21.2 ms forward + backward; 128 channels at 64x64 gains
+    # under 10%, within the noise; bench/winograd_speed.py on the AVX512 machine, cache flushed).
     return CpuPlan("fp32", False, 256, 256, True, False, capability, has_bf16, source)

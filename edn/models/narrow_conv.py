@@ -1,10 +1,10 @@
 """Convolutions with very few output channels (pix2pixHD's 7x7 RGB head), for inference.
 
 oneDNN runs a 7x7 convolution to 3 channels at a fraction of its usual speed (64 -> 3 at
-256x256: 52 ms on the 2-core AVX-512 machine, against ~10 ms for as many multiply-adds in a
-wide layer). Computed instead as one wide matrix product, every tap's (out x in) weights
+256x256: 32-57 ms on the 2-core AVX-512 machine, against ~10 ms for as many multiply-adds in
+a wide layer). Computed instead as one wide matrix product, every tap's (out x in) weights
 stacked into (k k out) rows, followed by k^2 shifted sums of the small (out)-channel maps:
-22.6 ms at 64 channels, 9.6 at 32 (bench/winograd_speed.py --head).
+22-24 ms at 64 channels, 7.4-10.2 at 32 (bench/winograd_speed.py --head, two runs).
 """
 from __future__ import annotations
 

@@ -35,10 +35,12 @@ TILES = tuple(_TRANSFORMS)
 
 
 def tile_for(out_h: int, out_w: int) -> int:
-    """The faster tile for an fp32 convolution with this output size (bench/winograd_speed.py):
-    F(2x2) up to 16x16 outputs (1024 channels at 16x16, forward + backward: 106 vs 112 ms),
-    F(4x4) above (256 channels at 32x32: 21.6 vs 29.2 ms). The bf16 path keeps F(2x2): F(4x4)'s
-    larger coefficients would amplify bf16's rounding."""
+    """The faster tile for an fp32 convolution with this output size, forward + backward
+    (bench/winograd_speed.py, AVX512 machine): F(2x2) up to 16x16 outputs (1024 channels at
+    16x16: 79 ms vs 106 for F(4x4), 110 direct), F(4x4) above (256 channels at 32x32: 16.2 vs
+    20.3 ms, 21.2 direct). F(4x4)'s weights are 4x the direct ones, and at 16x16 its few tiles
+    cannot amortise reading them. The bf16 path keeps F(2x2): F(4x4)'s larger coefficients
+    would amplify bf16's rounding."""
     return 2 if out_h * out_w <= 256 else 4
 
 
