@@ -36,15 +36,23 @@ class FrameSource:
         return self.path.stem
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        return self.frames_from(0)
+
+    def frames_from(self, start: int) -> Iterator[np.ndarray]:
+        """The frames from index ``start`` on (a video's earlier frames are decoded and
+        dropped: exact where seeking may not be)."""
         if self.images is not None:
-            for p in self.images:
+            for p in self.images[start:]:
                 yield read_image_rgb(p)
         else:
-            yield from _prefetch(self._video_frames())
+            yield from _prefetch(self._video_frames(start))
 
-    def _video_frames(self) -> Iterator[np.ndarray]:
+    def _video_frames(self, start: int) -> Iterator[np.ndarray]:
         cap = cv2.VideoCapture(str(self.path))
         try:
+            for _ in range(start):
+                if not cap.grab():
+                    return
             while True:
                 ok, frame = cap.read()
                 if not ok:

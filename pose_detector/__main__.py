@@ -34,6 +34,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "no 7-frame median filter or short-gap filling")
     p.add_argument("--fps", type=float, default=30.0,
                    help="frame rate for image folders (videos use their own; default 30)")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="processes tracking chunks of a long video at once, for a "
+                        "single-threaded backend such as mediapipe (default: one per core, at "
+                        "most 8; 1 = a single pass)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a non-empty --write-json folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -47,8 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         frames = open_frames(args.input, fps=args.fps)
         detector = make_detector(args.detector)
         start = time.perf_counter()
+        if args.workers is not None and args.workers < 1:
+            raise ValueError(f"--workers must be at least 1, not {args.workers}")
         track = extract_track(frames, detector, smooth=not args.no_smooth,
-                              progress=not args.quiet)
+                              progress=not args.quiet, workers=args.workers)
         with staged_dir(args.write_json, overwrite=True) as tmp:
             write_sequence(tmp, track.keypoints, frames.stem)
         seconds = time.perf_counter() - start

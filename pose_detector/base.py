@@ -62,3 +62,7 @@ class Detector(Protocol):
 
     def close(self) -> None:
         ...
+
+    # Optional: ``parallel_factory() -> Callable[[], Detector]``, a picklable maker of an
+    # equal detector, offered by single-threaded backends so that worker processes can track
+    # chunks of a video at once (pose_detector.extract.extract_track).

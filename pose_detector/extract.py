@@ -1,11 +1,13 @@
 """Video -> one person's keypoint track: detect and track the dancer, then clean the track."""
 from __future__ import annotations
 
+import multiprocessing
 import os
+import queue
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import numpy as np
 from tqdm import tqdm
@@ -14,7 +16,7 @@ from edn.keypoints import NUM_JOINTS
 from edn.video import FrameSource
 from pose_detector.base import Detector, PersonPose, swap_world_sides
 from pose_detector.filtering import fix_side_swaps, median_filter
-from pose_detector.tracking import MainPersonTracker
+from pose_detector.tracking import MainPersonTracker, same_person
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 DETECTORS = ("auto", "mediapipe")
@@ -50,44 +52,185 @@ def make_detector(name: str = "auto", segmentation: bool = False) -> Detector:
     return MediaPipeDetector(segmentation=segmentation)
 
 
+# Splitting a video between processes (see ``chunk_starts``), measured on the 2-core AVX-512
+# machine with MediaPipe: a worker process is ready ~1 s after its start, about 40 frames'
+# worth of detection (27 ms a frame), and skipping a frame it does not track (decoding it)
+# costs a tenth of tracking one.
+WORKER_START_FRAMES = 40.0
+SKIP_COST = 0.1
+MIN_CHUNK = 60  # frames: shorter chunks are not worth a process
+
+
+@dataclass
+class _Detections:
+    """Raw per-frame results of a stretch of frames, and the tracker's state at its end."""
+    keypoints: list[np.ndarray] = field(default_factory=list)
+    world: list[np.ndarray] = field(default_factory=list)
+    found: list[bool] = field(default_factory=list)
+    first_box: tuple[float, float, float, float] | None = None  # the first person found
+    end_state: tuple[object, int] = (None, 0)  # MainPersonTracker (box, misses) at the end
+
+    def add(self, pose: PersonPose | None) -> None:
+        if pose is not None and self.first_box is None:
+            self.first_box = pose.box()
+        self.found.append(pose is not None)
+        self.keypoints.append(pose.keypoints if pose is not None
+                              else np.zeros((NUM_JOINTS, 3), np.float32))
+        wl = pose.world_landmarks if pose is not None else None
+        self.world.append(wl if wl is not None else np.zeros((33, 4), np.float32))
+
+
+def _track(frames: Iterable[np.ndarray], tracker: MainPersonTracker, first_index: int,
+           stop: int | None, on_frame: Callable[[int, np.ndarray, PersonPose | None], None] | None,
+           tick: Callable[[], None]) -> _Detections:
+    out = _Detections()
+    for i, frame in enumerate(frames, first_index):
+        if stop is not None and i >= stop:
+            break
+        pose = tracker.update(frame)
+        if on_frame is not None:
+            on_frame(i, frame, pose)
+        out.add(pose)
+        tick()
+    out.end_state = (tracker.box, tracker.misses)
+    return out
+
+
+def _track_chunk(factory: Callable[[], Detector], frames: FrameSource, start: int, stop: int | None,
+                 chunk: int, messages) -> None:
+    """A worker process: track frames [start, stop) with a fresh tracker, reporting each
+    frame and then the result (or the error) on ``messages``."""
+    try:
+        detector = factory()
+        try:
+            result = _track(frames.frames_from(start), MainPersonTracker(detector), start, stop,
+                            None, lambda: messages.put(("frame", chunk, None)))
+        finally:
+            detector.close()
+        messages.put(("done", chunk, result))
+    except BaseException as e:  # reported to, and raised in, the parent
+        messages.put(("error", chunk, f"{type(e).__name__}: {e}"))
+
+
+def chunk_starts(count: int, workers: int) -> list[int]:
+    """First frames of the chunks that ``workers`` processes track at once, the parent
+    taking the first (it starts at once); so sized that all end together: worker k starts
+    ``WORKER_START_FRAMES`` late and first decodes the ``start_k`` frames before its own,
+    at ``SKIP_COST`` each. Fewer chunks when they would be shorter than ``MIN_CHUNK``."""
+    for n in range(min(workers, count // MIN_CHUNK), 1, -1):
+        lo, hi = 0.0, float(count)
+        for _ in range(50):  # bisect the first chunk's length L
+            length = (lo + hi) / 2
+            starts, total = [0], length
+            for _ in range(n - 1):
+                starts.append(round(total))
+                total += max(0.0, length - WORKER_START_FRAMES - SKIP_COST * total)
+            lo, hi = (length, hi) if total < count else (lo, length)
+        if all(b - a >= MIN_CHUNK for a, b in zip(starts, starts[1:] + [count])):
+            return starts
+    return [0]
+
+
+def default_workers() -> int:
+    """Processes to track with: the cores this process may use, at most 8."""
+    return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                      else os.cpu_count() or 1))
+
+
 def extract_track(frames: FrameSource, detector: Detector, *, smooth: bool = True,
                   on_frame: Callable[[int, np.ndarray, PersonPose | None], None] | None = None,
-                  progress: bool = True) -> Track:
+                  progress: bool = True, workers: int | None = None) -> Track:
     """Track the main person through ``frames``.
 
     ``on_frame(index, frame_rgb, pose)`` is called for every frame while detecting (before the
     track is cleaned), e.g. to save segmentation masks without holding them all in memory.
     With ``smooth``, left/right label swaps are corrected over the whole track and each joint
     is median-filtered over 7 frames with short gaps filled (``pose_detector.filtering``).
-    Raises NoPersonError when nobody is found in any frame.
+
+    A single-threaded detector (one with ``parallel_factory()``, e.g. MediaPipe) tracks a long
+    video in ``workers`` chunks at once (default: one per core, at most 8; never with
+    ``on_frame``): this process the first, worker processes the rest, each from a fresh
+    tracker. Where a chunk's first person is not the one the previous chunk ended on (another
+    person in the frame was chosen), that chunk is tracked again here, continuing the previous
+    chunk's tracker, as a single pass would. Raises NoPersonError when nobody is found in any
+    frame.
     """
+    factory = getattr(detector, "parallel_factory", lambda: None)()
+    workers = default_workers() if workers is None else workers
+    starts = chunk_starts(frames.count, workers) if factory is not None and on_frame is None else [0]
     tracker = MainPersonTracker(detector)
-    keypoints, world, found = [], [], []
     bar = tqdm(total=frames.count or None, unit="frame", desc=f"pose {frames.stem}",
                disable=not progress, dynamic_ncols=True)
     try:
-        for i, frame in enumerate(frames):
-            pose = tracker.update(frame)
-            if on_frame is not None:
-                on_frame(i, frame, pose)
-            found.append(pose is not None)
-            keypoints.append(pose.keypoints if pose is not None
-                             else np.zeros((NUM_JOINTS, 3), np.float32))
-            wl = pose.world_landmarks if pose is not None else None
-            world.append(wl if wl is not None else np.zeros((33, 4), np.float32))
-            bar.update()
+        if len(starts) == 1:
+            chunks = [_track(frames, tracker, 0, None, on_frame, bar.update)]
+        else:
+            chunks = _track_parallel(frames, tracker, factory, starts, bar)
     finally:
         bar.close()
+    found = [f for c in chunks for f in c.found]
     if not any(found):
         raise NoPersonError(f"no person found in any of the {len(found)} frames of {frames.path}")
-    kp = np.stack(keypoints).astype(np.float32)
-    wl = np.stack(world).astype(np.float32)
+    kp = np.stack([k for c in chunks for k in c.keypoints]).astype(np.float32)
+    wl = np.stack([w for c in chunks for w in c.world]).astype(np.float32)
     swapped = np.zeros(len(kp), bool)
     if smooth:
         kp, swapped = fix_side_swaps(kp)
         wl[swapped] = swap_world_sides(wl[swapped])
         kp = median_filter(kp)
     return Track(kp, wl, np.array(found), swapped, detector.name)
+
+
+def _track_parallel(frames: FrameSource, tracker: MainPersonTracker, factory: Callable[[], Detector],
+                    starts: list[int], bar: tqdm) -> list[_Detections]:
+    context = multiprocessing.get_context("spawn")  # no fork of a process holding detector threads
+    messages = context.Queue()
+    bounds = list(zip(starts, starts[1:] + [None]))
+    processes = [context.Process(target=_track_chunk, args=(factory, frames, a, b, k, messages),
+                                 daemon=True) for k, (a, b) in enumerate(bounds) if k > 0]
+    results: dict[int, _Detections] = {}
+    try:
+        for p in processes:
+            p.start()
+
+        def drain(block: bool) -> None:
+            while True:
+                try:
+                    kind, chunk, payload = messages.get(block=block, timeout=5 if block else None)
+                except queue.Empty:
+                    if not block:
+                        return
+                    dead = [k for k, p in enumerate(processes, 1) if k not in results and not p.is_alive()]
+                    if dead:
+                        raise RuntimeError(f"the pose worker for frames from {starts[dead[0]]} "
+                                           f"died (exit code {processes[dead[0] - 1].exitcode})") from None
+                    continue
+                if kind == "frame":
+                    bar.update()
+                elif kind == "done":
+                    results[chunk] = payload
+                    return
+                else:
+                    raise RuntimeError(f"pose worker for frames from {starts[chunk]} failed: {payload}")
+
+        chunks = [_track(frames, tracker, 0, starts[1], None, lambda: (bar.update(), drain(False)))]
+        while len(results) < len(processes):
+            drain(True)
+    finally:
+        for p in processes:
+            if p.is_alive():
+                p.terminate()
+            p.join()
+    for k in range(1, len(starts)):
+        chunk = results[k]
+        box, misses = chunks[-1].end_state
+        if box is not None and chunk.first_box is not None and not same_person(chunk.first_box, box):
+            # This chunk's tracker chose someone else: redo it continuing the previous state.
+            tracker.box, tracker.misses = box, misses
+            chunk = _track(frames.frames_from(starts[k]), tracker, starts[k], bounds[k][1], None,
+                           lambda: None)
+        chunks.append(chunk)
+    return chunks
 
 
 def check_output_dir(path: str | os.PathLike, overwrite: bool) -> None:

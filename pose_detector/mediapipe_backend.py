@@ -5,7 +5,9 @@ heavy models would be downloaded at run time, which this project never does.
 """
 from __future__ import annotations
 
+import functools
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 
@@ -69,6 +71,11 @@ class MediaPipeDetector:
         h, w = image_rgb.shape[:2]
         result = solution.process(image_rgb)
         return self._to_pose(result, w, h)
+
+    def parallel_factory(self) -> Callable[[], MediaPipeDetector]:
+        """A picklable maker of an equal detector without masks, for a worker process: the
+        graph runs on one thread, so each further core can track a chunk of a video."""
+        return functools.partial(MediaPipeDetector, min_confidence=self.min_confidence)
 
     def detect(self, image_rgb: np.ndarray) -> list[PersonPose]:
         pose = self._run(self._static, image_rgb)
