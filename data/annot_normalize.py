@@ -4,8 +4,8 @@ normalization, see edn/normalize.py).
     python data/annot_normalize.py --source SRC --target TGT -o OUT
 
 SRC and TGT are prepared sets written by data/video2data.py. OUT gets the normalized source
-keypoints (OUT/keypoints/, the same OpenPose JSON format), OUT/norm_params.json (both
-videos' statistics and every frame's c, b and anchor) and OUT/contact_sheet.png (normalized
+keypoints (OUT/keypoints/, the same OpenPose JSON format), OUT/norm_params.json (the fit
+used, both videos' statistics and every frame's c, b and anchor) and OUT/contact_sheet.png (normalized
 source skeletons over the target frames whose feet are at the same depth).
 """
 from __future__ import annotations
@@ -60,9 +60,14 @@ def run(args: argparse.Namespace) -> Path:
             stats[role] = normalize.ankle_stats(poses, **settings)
         except normalize.TooFewFramesError as err:
             raise UsageError(f"{role} {getattr(args, role)}: {err}") from None
-    transforms = normalize.frame_transforms(source_poses, stats["source"], stats["target"],
-                                            args.conf_threshold)
-    normalized = normalize.apply_transforms(source_poses, transforms)
+    fit = normalize.fit_normalization(source_poses, stats["source"], stats["target"],
+                                      args.normalize, args.conf_threshold)
+    transforms, normalized = fit.transforms, fit.normalized
+    print(fit.summary())
+    jumps = normalize.identity_jumps(source_poses, conf_threshold=args.conf_threshold)
+    if jumps:
+        print(f"warning: the source's tracked person may change at frames "
+              f"{', '.join(map(str, jumps))} (a jump in position or size)")
     try:
         sheet = normalization_sheet(args.target / "frames", target_poses, normalized, transforms,
                                     stats["target"], args.sheet_tiles, args.conf_threshold)
@@ -70,7 +75,8 @@ def run(args: argparse.Namespace) -> Path:
         raise UsageError(str(err)) from None
     params = {
         "source": str(args.source), "target": str(args.target), "size": source_meta["size"],
-        **settings,
+        **settings, "fit": fit.fit, "requested_fit": fit.requested,
+        "edn_fit_problems": list(fit.problems), "identity_jumps": jumps,
         "source_stats": stats["source"].to_dict(), "target_stats": stats["target"].to_dict(),
         "target_range": list(normalize.target_range(stats["source"], stats["target"])),
         "c_close": stats["target"].height_close / stats["source"].height_close,
@@ -101,6 +107,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--target", type=Path, required=True,
                    help="prepared set of the target person, whose frame the source is mapped to")
     p.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+    p.add_argument("--normalize", choices=normalize.FITS, default="auto",
+                   help="'edn' = EDN global pose normalization; 'robust' = one scale from the "
+                        "median heights, ankles from the median positions; 'auto' = edn, unless "
+                        "it would make the source's height or floor implausible, then robust "
+                        "(default: auto)")
     p.add_argument("--alpha", type=float, default=normalize.ALPHA,
                    help="band above the median ankle position searched for the farthest "
                         "position, as a fraction of (closest - median) (default %(default)s)")

@@ -176,11 +176,16 @@ def frame_transforms(poses: np.ndarray, source: AnkleStats, target: AnkleStats,
     c_far = target.height_far / source.height_far
     scale = c_far + np.clip(p, 0.0, 1.0) * (c_close - c_far)
     anchor = np.stack([ankle_mid[:, 0], f], axis=1)
-    # Index of the last good frame at or before each frame (the first good one before any).
-    last = np.maximum.accumulate(np.where(seen, np.arange(len(f)), -1))
-    last[last < 0] = np.flatnonzero(seen)[0]
+    last = _last_good(seen)
     return FrameTransforms(anchor=anchor[last], scale=scale[last], shift=shift[last],
                            measured=seen.copy())
+
+
+def _last_good(seen: np.ndarray) -> np.ndarray:
+    """Index of the last frame with ankles at or before each frame (the first one before any)."""
+    last = np.maximum.accumulate(np.where(seen, np.arange(len(seen)), -1))
+    last[last < 0] = np.flatnonzero(seen)[0]
+    return last
 
 
 def apply_transforms(poses: np.ndarray, transforms: FrameTransforms) -> np.ndarray:
@@ -205,3 +210,122 @@ def normalize_sequence(source_poses: np.ndarray, target_poses: np.ndarray,
     target = ankle_stats(target_poses, alpha, beta, conf_threshold, min_frames)
     transforms = frame_transforms(source_poses, source, target, conf_threshold)
     return apply_transforms(source_poses, transforms), transforms, source, target
+
+
+# A fit is implausible when the source's median height after it falls outside this range of
+# the target's median height, or when more than OUTSIDE_FRACTION of the source's ankles land
+# outside the target's floor band (``floor_band``).
+HEIGHT_RATIO_RANGE = (0.6, 1.6)
+FLOOR_MARGIN = 0.1
+OUTSIDE_FRACTION = 0.1
+FITS = ("auto", "edn", "robust")
+
+
+def floor_band(target: AnkleStats) -> tuple[float, float]:
+    """The target's floor band: its ankles' far..close range widened by ``FLOOR_MARGIN`` of
+    its median height on both sides."""
+    margin = FLOOR_MARGIN * target.median_height
+    return target.far - margin, target.close + margin
+
+
+def robust_transforms(poses: np.ndarray, source: AnkleStats, target: AnkleStats,
+                      conf_threshold: float = CONF_THRESHOLD) -> FrameTransforms:
+    """The robust fit: one scale c = target / source median height for every frame; the
+    ankle coordinate mapped as f' = m_t + k (f - m_s), the source's median ankle position
+    onto the target's, with its steps scaled by k = c, or less where the source's central
+    95 % of ankle positions would not fit in the target's ``floor_band`` (and that span
+    slid into the band where it sticks out). Frames without ankles reuse the last good
+    transform, as in ``frame_transforms``."""
+    f, ankle_mid, seen = ankle_coordinates(np.asarray(poses, np.float64), conf_threshold)
+    if not seen.any():
+        raise ValueError("no source frame has both ankles visible")
+    c = target.median_height / source.median_height
+    band_lo, band_hi = floor_band(target)
+    lo, hi = np.percentile(f[seen], [2.5, 97.5])
+    k = min(c, (band_hi - band_lo) / (hi - lo)) if hi > lo else c
+    offset = target.median - k * source.median
+    offset += max(0.0, band_lo - (offset + k * lo)) - max(0.0, offset + k * hi - band_hi)
+    shift = offset + (k - 1) * f
+    anchor = np.stack([ankle_mid[:, 0], f], axis=1)
+    last = _last_good(seen)
+    return FrameTransforms(anchor=anchor[last], scale=np.full(len(f), c), shift=shift[last],
+                           measured=seen.copy())
+
+
+def fit_problems(normalized: np.ndarray, target: AnkleStats,
+                 conf_threshold: float = CONF_THRESHOLD) -> list[str]:
+    """What makes normalized source poses implausible in the target's frame: their median
+    height against the target's, and their ankles against the target's floor band."""
+    f, h, usable = frame_measures(normalized, conf_threshold)
+    problems = []
+    if usable.any():
+        ratio = float(np.median(h[usable])) / target.median_height
+        low, high = HEIGHT_RATIO_RANGE
+        if not low <= ratio <= high:
+            problems.append(f"median height {ratio:.2f}x the target's (outside [{low}, {high}])")
+    _, _, seen = ankle_coordinates(np.asarray(normalized, np.float64), conf_threshold)
+    if seen.any():
+        band_lo, band_hi = floor_band(target)
+        outside = ((f[seen] < band_lo) | (f[seen] > band_hi)).mean()
+        if outside > OUTSIDE_FRACTION:
+            problems.append(f"{outside:.0%} of the ankles outside the target's floor band "
+                            f"[{band_lo:.0f}, {band_hi:.0f}] px")
+    return problems
+
+
+@dataclass(frozen=True)
+class Fit:
+    """A normalization as chosen: ``fit`` is the one applied ("edn" or "robust"),
+    ``requested`` what was asked for, ``problems`` what was wrong with the EDN fit."""
+    normalized: np.ndarray
+    transforms: FrameTransforms
+    fit: str
+    requested: str
+    problems: tuple[str, ...]
+
+    def summary(self) -> str:
+        """One line on the fit, for the user."""
+        if not self.problems:
+            return f"normalization: {self.fit} fit"
+        issue = "; ".join(self.problems)
+        if self.fit == "robust" and self.requested == "auto":
+            return f"normalization: the EDN fit gives {issue}: using the robust fit (median heights and ankles)"
+        return f"normalization: {self.fit} fit, although the EDN fit gives {issue}"
+
+
+def fit_normalization(poses: np.ndarray, source: AnkleStats, target: AnkleStats, fit: str = "auto",
+                      conf_threshold: float = CONF_THRESHOLD) -> Fit:
+    """Normalize ``poses`` by the EDN fit ("edn"), the robust fit ("robust") or the EDN fit
+    unless ``fit_problems`` finds it implausible, then the robust one ("auto")."""
+    if fit not in FITS:
+        raise ValueError(f"unknown normalization fit {fit!r}; one of {', '.join(FITS)}")
+    edn = frame_transforms(poses, source, target, conf_threshold) if fit != "robust" else None
+    problems = () if edn is None else tuple(fit_problems(apply_transforms(poses, edn), target, conf_threshold))
+    if edn is None or (fit == "auto" and problems):
+        chosen, transforms = "robust", robust_transforms(poses, source, target, conf_threshold)
+    else:
+        chosen, transforms = "edn", edn
+    return Fit(apply_transforms(poses, transforms), transforms, chosen, fit, problems)
+
+
+def identity_jumps(poses: np.ndarray, max_shift: float = 0.5, max_size_change: float = 0.35,
+                   conf_threshold: float = CONF_THRESHOLD) -> list[int]:
+    """Frames where the tracked person seems to change: between consecutive frames with a
+    person (skipping empty frames), the box centre moves by more than ``max_shift`` of the
+    larger box height, or the box height changes by more than ``max_size_change``."""
+    poses = np.asarray(poses, np.float64)
+    seen = poses[..., 2] >= conf_threshold
+    jumps, last = [], None
+    for i in range(len(poses)):
+        if seen[i].sum() < 4:
+            continue
+        pts = poses[i, seen[i], :2]
+        lo, hi = pts.min(0), pts.max(0)
+        box = ((lo + hi) / 2, max(hi[1] - lo[1], 1.0))
+        if last is not None:
+            (c0, h0), (c1, h1) = last, box
+            if (np.linalg.norm(c1 - c0) > max_shift * max(h0, h1)
+                    or abs(h1 - h0) > max_size_change * max(h0, h1)):
+                jumps.append(i)
+        last = box
+    return jumps

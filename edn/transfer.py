@@ -15,7 +15,7 @@ from edn.data import render_labels, scale_keypoints, to_tensor, to_uint8
 from edn.fast import FastGenerator, Precision, generate_video
 from edn.io import atomic_write_text
 from edn.models.face import build_face_generator, refine_faces
-from edn.normalize import AnkleStats, apply_transforms, ankle_stats, frame_transforms
+from edn.normalize import AnkleStats, Fit, ankle_stats, fit_normalization, identity_jumps
 from edn.train_step import build_generator
 from edn.trainer import CHECKPOINT, CONFIG
 
@@ -111,12 +111,16 @@ class Renderer:
 
 
 def normalize_to_target(source_keypoints: np.ndarray, source_size: tuple[int, int],
-                        target: TargetInfo) -> tuple[np.ndarray, dict]:
+                        target: TargetInfo, fit: str = "auto") -> tuple[Fit, dict]:
     """Source keypoints (prepared-frame pixels of size ``source_size``) -> the target's
-    prepared-frame pixels, by EDN global pose normalization. Returns (keypoints, params)."""
+    prepared-frame pixels, by EDN global pose normalization or its robust fallback
+    (``edn.normalize.fit_normalization``). Returns the fit and the parameters to record,
+    with the frames where the source's tracked person seems to change."""
     kp = scale_keypoints(source_keypoints, source_size, target.prepared_size)
     source_stats = ankle_stats(kp)
-    target_stats = AnkleStats(**target.stats)
-    transforms = frame_transforms(kp, source_stats, target_stats)
-    params = {"source": source_stats.to_dict(), "target": target.stats, **transforms.to_dict()}
-    return apply_transforms(kp, transforms), params
+    result = fit_normalization(kp, source_stats, AnkleStats(**target.stats), fit)
+    params = {"fit": result.fit, "requested_fit": result.requested,
+              "edn_fit_problems": list(result.problems), "identity_jumps": identity_jumps(kp),
+              "source": source_stats.to_dict(), "target": target.stats,
+              **result.transforms.to_dict()}
+    return result, params

@@ -1,4 +1,4 @@
-"""python main/test.py --name NAME --source VIDEO_OR_PREPARED_DIR -o OUT [--no-normalize]"""
+"""python main/test.py --name NAME --source VIDEO_OR_PREPARED_DIR -o OUT [--normalize auto|edn|robust|none]"""
 from __future__ import annotations
 
 import argparse
@@ -11,7 +11,7 @@ from edn.data import scale_keypoints
 from edn.data_prep import PreparedMeta, crop_resize, prepare_video
 from edn.io import atomic_write_text, staged_dir
 from edn.keypoints import read_sequence, write_sequence
-from edn.normalize import TooFewFramesError
+from edn.normalize import FITS, TooFewFramesError
 from edn.trainer import pick_device
 from edn.transfer import Renderer, normalize_to_target
 from edn.video import InputError, read_image_rgb, write_image_rgb
@@ -30,8 +30,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--source", required=True, type=Path,
                    help="the source dance video, or a folder made by data/video2data.py")
     p.add_argument("-o", "--out", required=True, type=Path, help="output folder")
-    p.add_argument("--no-normalize", action="store_true",
-                   help="use the source skeletons as they are (no global pose normalization)")
+    p.add_argument("--normalize", choices=(*FITS, "none"), default="auto",
+                   help="how the source skeletons are fitted into the target's frame: 'edn' = "
+                        "EDN global pose normalization; 'robust' = one scale from the median "
+                        "heights, ankles from the median positions; 'auto' = edn, unless it "
+                        "would make the source's height or floor implausible, then robust; "
+                        "'none' = as they are (default: auto)")
+    p.add_argument("--no-normalize", dest="normalize", action="store_const", const="none",
+                   help="the same as --normalize none")
     p.add_argument("--frames", type=int, help="only the first N frames")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
     p.add_argument("--no-face", action="store_true",
@@ -60,10 +66,16 @@ def main(argv: list[str] | None = None) -> int:
                               masks=False, progress=not args.quiet)
             meta = PreparedMeta.load(source)
             keypoints = read_sequence(source / "keypoints")[:args.frames]
-            if args.no_normalize:
+            if args.normalize == "none":
                 keypoints = scale_keypoints(keypoints, meta.size, renderer.target.prepared_size)
             else:
-                keypoints, params = normalize_to_target(keypoints, meta.size, renderer.target)
+                fit, params = normalize_to_target(keypoints, meta.size, renderer.target, args.normalize)
+                keypoints = fit.normalized
+                print(fit.summary(), file=sys.stderr)
+                if params["identity_jumps"]:
+                    print(f"warning: the source's tracked person may change at frames "
+                          f"{', '.join(map(str, params['identity_jumps']))} (a jump in position or "
+                          "size)", file=sys.stderr)
                 atomic_write_text(out / "norm_params.json", json.dumps(params))
             write_sequence(out / "keypoints", keypoints, "normalized")
             model_kp = scale_keypoints(keypoints, renderer.target.prepared_size,
@@ -81,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
                                 crop_resize(frame, (0, 0, *meta.size), size))
             atomic_write_text(out / "meta.json", json.dumps(
                 {"fps": meta.fps, "name": args.name, "source": meta.source,
-                 "frames": len(frames), "normalized": not args.no_normalize,
+                 "frames": len(frames), "normalized": args.normalize != "none",
                  "model_iteration": renderer.iteration,
                  "faces_refined": renderer.face is not None}, indent=2))
     except (InputError, NoPersonError, TooFewFramesError, FileExistsError, FileNotFoundError,
