@@ -65,9 +65,8 @@ def run(args: argparse.Namespace) -> Path:
     transforms, normalized = fit.transforms, fit.normalized
     print(fit.summary())
     jumps = normalize.identity_jumps(source_poses, conf_threshold=args.conf_threshold)
-    if jumps:
-        print(f"warning: the source's tracked person may change at frames "
-              f"{', '.join(map(str, jumps))} (a jump in position or size)")
+    if warning := normalize.jumps_warning(jumps):
+        print(warning)
     try:
         sheet = normalization_sheet(args.target / "frames", target_poses, normalized, transforms,
                                     stats["target"], args.sheet_tiles, args.conf_threshold)
@@ -108,10 +107,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="prepared set of the target person, whose frame the source is mapped to")
     p.add_argument("-o", "--output", type=Path, required=True, help="output folder")
     p.add_argument("--normalize", choices=normalize.FITS, default="auto",
-                   help="'edn' = EDN global pose normalization; 'robust' = one scale from the "
-                        "median heights, ankles from the median positions; 'auto' = edn, unless "
-                        "it would make the source's height or floor implausible, then robust "
-                        "(default: auto)")
+                   help=f"{normalize.FIT_HELP} (default: auto)")
     p.add_argument("--alpha", type=float, default=normalize.ALPHA,
                    help="band above the median ankle position searched for the farthest "
                         "position, as a fraction of (closest - median) (default %(default)s)")

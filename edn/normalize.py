@@ -219,6 +219,9 @@ HEIGHT_RATIO_RANGE = (0.6, 1.6)
 FLOOR_MARGIN = 0.1
 OUTSIDE_FRACTION = 0.1
 FITS = ("auto", "edn", "robust")
+FIT_HELP = ("'edn' = EDN global pose normalization; 'robust' = one scale from the median "
+            "heights, ankles from the median positions; 'auto' = edn, unless it would make the "
+            "source's height or floor implausible, then robust")
 
 
 def floor_band(target: AnkleStats) -> tuple[float, float]:
@@ -306,6 +309,14 @@ def fit_normalization(poses: np.ndarray, source: AnkleStats, target: AnkleStats,
     else:
         chosen, transforms = "edn", edn
     return Fit(apply_transforms(poses, transforms), transforms, chosen, fit, problems)
+
+
+def jumps_warning(jumps: list[int]) -> str | None:
+    """The one-line warning for ``identity_jumps``' frames, or None when there are none."""
+    if not jumps:
+        return None
+    return (f"warning: the source's tracked person may change at frames "
+            f"{', '.join(map(str, jumps))} (a jump in position or size)")
 
 
 def identity_jumps(poses: np.ndarray, max_shift: float = 0.5, max_size_change: float = 0.35,

@@ -11,7 +11,7 @@ from edn.data import scale_keypoints
 from edn.data_prep import PreparedMeta, crop_resize, prepare_video
 from edn.io import atomic_write_text, staged_dir
 from edn.keypoints import read_sequence, write_sequence
-from edn.normalize import FITS, TooFewFramesError
+from edn.normalize import FIT_HELP, FITS, TooFewFramesError, jumps_warning
 from edn.trainer import pick_device
 from edn.transfer import Renderer, normalize_to_target
 from edn.video import InputError, read_image_rgb, write_image_rgb
@@ -31,10 +31,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="the source dance video, or a folder made by data/video2data.py")
     p.add_argument("-o", "--out", required=True, type=Path, help="output folder")
     p.add_argument("--normalize", choices=(*FITS, "none"), default="auto",
-                   help="how the source skeletons are fitted into the target's frame: 'edn' = "
-                        "EDN global pose normalization; 'robust' = one scale from the median "
-                        "heights, ankles from the median positions; 'auto' = edn, unless it "
-                        "would make the source's height or floor implausible, then robust; "
+                   help=f"how the source skeletons are fitted into the target's frame: {FIT_HELP}; "
                         "'none' = as they are (default: auto)")
     p.add_argument("--no-normalize", dest="normalize", action="store_const", const="none",
                    help="the same as --normalize none")
@@ -72,10 +69,8 @@ def main(argv: list[str] | None = None) -> int:
                 fit, params = normalize_to_target(keypoints, meta.size, renderer.target, args.normalize)
                 keypoints = fit.normalized
                 print(fit.summary(), file=sys.stderr)
-                if params["identity_jumps"]:
-                    print(f"warning: the source's tracked person may change at frames "
-                          f"{', '.join(map(str, params['identity_jumps']))} (a jump in position or "
-                          "size)", file=sys.stderr)
+                if warning := jumps_warning(params["identity_jumps"]):
+                    print(warning, file=sys.stderr)
                 atomic_write_text(out / "norm_params.json", json.dumps(params))
             write_sequence(out / "keypoints", keypoints, "normalized")
             model_kp = scale_keypoints(keypoints, renderer.target.prepared_size,
