@@ -45,9 +45,12 @@ def _conv_norm_relu(in_ch: int, out_ch: int, kernel: int, stride: int = 1) -> li
 
 
 def _up_norm_relu(in_ch: int, out_ch: int) -> list[nn.Module]:
-    """Transposed 3x3 convolution that exactly doubles the spatial size."""
+    """Nearest-neighbour 2x upsampling, then a 3x3 convolution (Odena et al. 2016, "Deconvolution
+    and Checkerboard Artifacts"). pix2pixHD's stride-2 transposed convolution overlaps its
+    kernel unevenly, which early in training paints a regular dot texture over the person."""
     return [
-        nn.ConvTranspose2d(in_ch, out_ch, 3, stride=2, padding=1, output_padding=1, bias=False),
+        nn.Upsample(scale_factor=2, mode="nearest"),
+        nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=False),
         _norm(out_ch),
         nn.ReLU(inplace=True),
     ]
@@ -96,7 +99,7 @@ def generator_input(label_map: torch.Tensor, prev_output: torch.Tensor, temporal
 
 class GlobalGenerator(nn.Module):
     """G1 of pix2pixHD: 7x7 stem, `n_downsampling` stride-2 convs, `n_blocks` ResNet blocks,
-    transposed-conv upsampling and a tanh RGB head. Input height/width must be divisible by
+    resize-convolution upsampling and a tanh RGB head. Input height/width must be divisible by
     2**n_downsampling."""
 
     def __init__(
