@@ -49,7 +49,7 @@ def _up_norm_relu(in_ch: int, out_ch: int) -> list[nn.Module]:
     and Checkerboard Artifacts"). pix2pixHD's stride-2 transposed convolution overlaps its
     kernel unevenly, which early in training paints a regular dot texture over the person."""
     return [
-        nn.Upsample(scale_factor=2, mode="nearest"),
+        nn.Upsample(scale_factor=2, mode="bilinear"),
         nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=False),
         _norm(out_ch),
         nn.ReLU(inplace=True),
