@@ -40,31 +40,46 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
     return x.to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
-def _free_median(frames: np.ndarray, masks: np.ndarray, threshold: float) -> np.ndarray:
+def person_cover(masks: np.ndarray, labels: np.ndarray, threshold: float = 0.3,
+                 grow: float = 0.03) -> np.ndarray:
+    """Pixels the person may cover, per frame: the segmentation mask over ``threshold`` or
+    the drawn skeleton (label maps (N, h, w, 3), non-black where drawn), grown by ``grow`` of
+    the frame's shorter side. Segmentation misses thin or still parts (a foot standing in one
+    place for seconds), which would otherwise stay in the plate as a ghost. (N, h, w) bool."""
+    r = max(1, round(grow * min(masks.shape[1:3])))
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    seen = ((masks >= threshold) | labels.any(-1)).astype(np.uint8)
+    return np.stack([cv2.dilate(s, disc) for s in seen]).astype(bool)
+
+
+def _free_median(frames: np.ndarray, person: np.ndarray) -> np.ndarray:
     """Per-pixel median over the frames where no person covers the pixel; NaN where the
     person covers it in every frame."""
-    free = (masks < threshold)[..., None]
+    free = ~person[..., None]
     with warnings.catch_warnings():  # all-NaN pixels are the caller's to fill
         warnings.simplefilter("ignore", RuntimeWarning)
         return np.nanmedian(np.where(free, frames.astype(np.float32), np.nan), axis=0)
 
 
-def background_plate(frames: np.ndarray, masks: np.ndarray, recent: int | None = None,
-                     threshold: float = 0.3) -> np.ndarray:
+def background_plate(frames: np.ndarray, person: np.ndarray, recent: int | None = None) -> np.ndarray:
     """The background: per pixel, the median of the person-free frames among the last
     ``recent`` frames (all when None); pixels the person covers in every one of those take
-    the person-free median of all frames, and pixels covered in every frame the plain
-    median. ``recent`` follows a slowly drifting camera: the latest frames are the closest
-    to what comes next. frames (N, h, w, 3) uint8, masks (N, h, w) in [0, 1] -> uint8."""
+    the person-free median of all frames, and pixels covered in every frame (never seen) are
+    inpainted from the background around them: a median there would be the person himself.
+    ``recent`` follows a slowly drifting camera: the latest frames are the closest to what
+    comes next. frames (N, h, w, 3) uint8, person (N, h, w) bool (``person_cover``) -> uint8."""
     sl = slice(-recent, None) if recent else slice(None)
-    plate = _free_median(frames[sl], masks[sl], threshold)
-    for fill in (lambda: _free_median(frames, masks, threshold),
-                 lambda: np.median(frames.astype(np.float32), axis=0)):
-        holes = np.isnan(plate)
-        if not holes.any():
-            break
-        plate = np.where(holes, fill(), plate)
-    return plate.round().astype(np.uint8)
+    plate = _free_median(frames[sl], person[sl])
+    holes = np.isnan(plate).any(-1)
+    if holes.any():
+        plate = np.where(holes[..., None], _free_median(frames, person), plate)
+        holes = np.isnan(plate).any(-1)
+    if holes.all():
+        return np.median(frames, axis=0).round().astype(np.uint8)
+    plate = np.nan_to_num(plate).round().astype(np.uint8)
+    if holes.any():
+        plate = cv2.inpaint(plate, holes.astype(np.uint8), 3, cv2.INPAINT_TELEA)
+    return plate
 
 
 @dataclass
@@ -103,7 +118,7 @@ class TargetSet:
 
     def plate(self, recent: int | None = None) -> np.ndarray:
         """The background plate (``background_plate``), favouring the last ``recent`` frames."""
-        return background_plate(self.frames, self.masks, recent)
+        return background_plate(self.frames, person_cover(self.masks, self.labels), recent)
 
 
 def pair_order(n_pairs: int, epoch: int, seed: int) -> np.ndarray:
