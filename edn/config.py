@@ -23,6 +23,9 @@ class GeneratorConfig:
     # Person over the target's background plate: G outputs RGB + a mask, the frame is
     # mask * person + (1 - mask) * plate (edn.models.composite).
     composite: bool = False
+    # With composite: G draws only a fixed-size window that follows the person, pasted into
+    # the plate; the window's size is set from the training skeletons (edn.window).
+    person_window: bool = False
     # EDN's temporal smoothing: G sees its previous output beside the label map and D judges
     # consecutive pairs. Off: plain frame-by-frame pix2pixHD (the ablation's first row).
     temporal: bool = True
@@ -153,34 +156,36 @@ def paper() -> Config:
 
 
 def cpu() -> Config:
-    """Sized to train on a 2-core AVX-512-bf16 CPU within an hour, chosen by measured speed.
+    """Sized to train on a 2-core CPU in minutes to an hour, chosen by measured speed and
+    quality per minute.
 
     Fast-path temporal pair steps/s at 256x256 (`python bench/synthesis_speed.py --sweep ...`,
     bf16 autocast, L1 on, same run per ndf; ngf/downsamplings/blocks):
       ndf 64: 32/4/9 0.99, 32/4/6 1.24, 32/3/9 1.08, 32/3/6 1.31, 48/4/9 0.53, 48/3/9 0.66,
               48/3/6 0.84, 64/3/9 0.41, 64/3/6 0.53, 64/4/6 0.40
       ndf 32: 32/3/6 1.82, 32/3/9 1.32, 32/4/9 1.06, 48/3/6 0.94
-    Picked 32/3/6 with ndf 32: the fastest (1.82 pairs/s = 3.6 generated frames/s, 7.9 M
-    parameters), 1.7x the 4-downsampling ngf-32 pix2pixHD that plateaued at SSIM 0.48 in
-    BASELINES.md - a plateau that more capacity did not address, while more steps per hour
-    help every other fix. Three downsamplings keep a 32x32 bottleneck whose six blocks still
-    see the whole 256-pixel frame; the fourth downsampling mostly added parameters whose
-    weight gradients are memory-bound on this CPU."""
+    Picked 32/3/6 with ndf 32: the fastest (7.9 M parameters). Three downsamplings keep a
+    32x32 bottleneck whose six blocks still see the whole 256-pixel frame.
+
+    The generator draws only the person: composited over the background plate (the plate
+    alone scores SSIM 0.61 on taiji's held-out frames), on a window that follows the person
+    (edn.window; on the demo's beam man 168x256 of the 256x256 frame, 1.4x faster per step).
+    ngf 16 runs 2.5x the iterations in the same time but, on taiji after 10 minutes of the
+    fp32 path, reached body SSIM 0.558 and pose distance 13.4 px against ngf 32's 0.573 and
+    11.4 px (retrieval: 0.483, 13.1 px)."""
     return Config(
         name="cpu",
-        # Person over the background plate: on taiji's held-out frames the plate alone scores
-        # SSIM 0.61 (mean training frame 0.52), so the generator's capacity goes to the person;
-        # after 150 iterations the composite reached SSIM 0.63 / PSNR 19.6 (bench/synthesis_quality.py).
         generator=GeneratorConfig(ngf=32, n_downsampling=3, n_blocks=6, n_blocks_local=3,
-                                  composite=True),
+                                  composite=True, person_window=True),
         discriminator=DiscriminatorConfig(ndf=32, n_layers=3, num_d=2),
         loss=LossConfig(feat_match=10.0, vgg=10.0, l1=10.0, mask=10.0),
         # The plate favours the last 60 frames (2.5 s at 24 fps): same as all frames for a
         # static camera, closer to what follows for a slowly drifting one (taiji's).
         data=DataConfig(prepared_size=256, plate_frames=60),
-        # ~1 hour at 1.8 it/s; the trainer re-plans the length to a time budget.
+        # The trainer re-plans the length to a time budget (--minutes).
         train=TrainConfig(
-            compile=True,  # measured 517 vs 568 ms per step (min of 10, same run)
+            # No torch.compile: ~10% per step with bf16, but its first compile on a cold
+            # inductor cache took 10 min on the 2-core machine (longer than the demo's budget).
             stages=[StageConfig(256, 256, 0, iterations=6000, decay_iterations=3000),
                     StageConfig(256, 256, 0, iterations=1500, decay_iterations=750, face=True)],
         ),

@@ -17,21 +17,26 @@ from edn.config import Config
 from edn.fast import Precision, keep_freed_memory
 from edn.losses import VGGLoss, feature_matching_loss, lsgan_loss
 from edn.models.discriminator import MultiscaleDiscriminator
-from edn.models.face import (add_residual, build_face_generator, check_face_crop_size, crop,
+from edn.models.face import (add_residual, build_face_generator, check_face_crop_size,
                              face_crop_box, refine_faces)
 from edn.models.generator import generator_input
+from edn.skeleton import face_box_side
 from edn.train_step import (AdversarialStage, FramePair, build_generator, generate_pair, run_generator,
                             split_batch, update_pair)
+from edn.window import crop
 
 
 class FaceStage(AdversarialStage):
     """Owns the frozen body generator, the face residual generator, the face discriminator
     and their optimisers; the same interface as edn.train_step.TemporalPix2PixHD."""
 
-    def __init__(self, body: nn.Module, cfg: Config, vgg: VGGLoss | None = None,
-                 distributed: bool = False) -> None:
+    def __init__(self, body: nn.Module, cfg: Config, frame_size: tuple[int, int],
+                 vgg: VGGLoss | None = None, distributed: bool = False) -> None:
+        """``frame_size`` (h, w): the body generator's frame, which sets the face crops' side
+        also when training pairs are person windows cut out of it."""
         keep_freed_memory()
         self.device = next(body.parameters()).device
+        self.face_side = face_box_side(frame_size)
         self.precision = Precision(self.device, cfg.train.fast)
         self.temporal = cfg.generator.temporal
         self.output_nc: int = body.output_nc  # type: ignore[assignment]
@@ -55,7 +60,7 @@ class FaceStage(AdversarialStage):
         s = cfg.train.stages[stage]
         check_face_crop_size((s.height, s.width), cfg.face)
         body = build_generator(cfg.generator, s.n_local_enhancers, plate)
-        return cls(body.to(device), cfg, vgg, distributed)
+        return cls(body.to(device), cfg, (s.height, s.width), vgg, distributed)
 
     def networks(self) -> dict[str, nn.Module]:
         return {"generator": self.generator, "face_generator": self.face_generator,
@@ -77,16 +82,16 @@ class FaceStage(AdversarialStage):
         if pair.keypoints_t1 is None:
             raise ValueError("the face stage needs frame t+1's keypoints")
         size = (pair.label_t1.shape[-2], pair.label_t1.shape[-1])
-        boxes = [face_crop_box(k, size) for k in pair.keypoints_t1]
+        boxes = [face_crop_box(k, size, self.face_side) for k in pair.keypoints_t1]
         if any(box is None for box in boxes):
             raise ValueError("the face stage trains only on frames that show a face")
         with self.precision.autocast():
             with torch.no_grad():
                 if self.temporal:
                     _, body_t1, _ = generate_pair(self.generator, pair.label_t, pair.label_t1,
-                                                  self.output_nc)
+                                                  self.output_nc, plate=pair.plate)
                 else:
-                    body_t1, _ = run_generator(self.generator, pair.label_t1)
+                    body_t1, _ = run_generator(self.generator, pair.label_t1, pair.plate)
             label, real = crop(pair.label_t1, boxes), crop(pair.real_t1, boxes)
             body_face = crop(body_t1, boxes)
             face = add_residual(body_face, self._residual(label, body_face))

@@ -24,6 +24,7 @@ from edn.models.generator import generator_input
 from edn.models.narrow_conv import use_narrow_conv
 from edn.models.winograd import use_winograd
 from edn.runtime import CpuPlan, cpu_plan
+from edn.window import Box, crop, paste
 
 
 @functools.cache
@@ -120,24 +121,43 @@ class FastGenerator:
             use_winograd(self.model, torch.float32, min_channels, m=None)
             if precision.cpu.narrow_head:
                 use_narrow_conv(self.model)
+        # A composite generator's background plate (3, H, W), in fp32 for pasting windows.
+        plate = getattr(generator, "plate", None)
+        self.plate: torch.Tensor | None = plate.detach().float().clone() if plate is not None else None
         self.model.to(dtype)
         self.dtype = dtype
         self.output_nc: int = generator.output_nc  # type: ignore[assignment]
         self.forward = torch.compile(self.model, options={"freezing": True}) if compile else self.model
 
     @torch.inference_mode()
-    def __call__(self, label_map: torch.Tensor, prev_output: torch.Tensor) -> torch.Tensor:
+    def __call__(self, label_map: torch.Tensor, prev_output: torch.Tensor,
+                 plate: torch.Tensor | None = None) -> torch.Tensor:
+        """``plate``: for a composite generator on a person window, the plate's crop there."""
         x = generator_input(label_map, prev_output, self.temporal).to(self.dtype)
-        return self.forward(x).float()
+        if plate is None:
+            return self.forward(x).float()
+        return self.forward(x, plate.to(self.dtype)).float()
 
 
-def generate_video(generator: FastGenerator, label_maps: Iterable[torch.Tensor]) -> Iterator[torch.Tensor]:
+def generate_video(generator: FastGenerator, label_maps: Iterable[torch.Tensor],
+                   windows: Iterable[Box] | None = None) -> Iterator[torch.Tensor]:
     """Temporally smoothed synthesis: each frame is generated from its label map and the
-    previous generated frame (zeros before the first)."""
+    previous generated frame (zeros before the first). With ``windows`` (a box per frame) a
+    composite generator draws only that person window of each frame: the label map and the
+    previous frame are cut there and the result is pasted into the plate (edn.window)."""
     prev_output: torch.Tensor | None = None
+    boxes = iter(windows) if windows is not None else None
     for label_map in label_maps:
+        b, _, h, w = label_map.shape
         if prev_output is None:
-            b, _, h, w = label_map.shape
             prev_output = label_map.new_zeros(b, generator.output_nc, h, w)
-        prev_output = generator(label_map, prev_output)
+        if boxes is None:
+            prev_output = generator(label_map, prev_output)
+        else:
+            if generator.plate is None:
+                raise ValueError("person windows need a composite generator (a plate to paste into)")
+            box = [next(boxes)] * b
+            plate = generator.plate.to(label_map.device).expand(b, -1, -1, -1)
+            drawn = generator(crop(label_map, box), crop(prev_output, box), crop(plate, box))
+            prev_output = paste(plate, drawn, box)
         yield prev_output

@@ -28,8 +28,9 @@ from edn.models.winograd import use_winograd
 @dataclass
 class FramePair:
     """Label maps and real frames of frames t and t+1, each (B, 3, H, W) in [-1, 1], and
-    optionally their person masks (B, 1, H, W) in [0, 1] for the composite's mask loss and
-    frame t+1's keypoints (B, 18, 3) in pixels, numpy, for the face stage."""
+    optionally their person masks (B, 1, H, W) in [0, 1] for the composite's mask loss,
+    frame t+1's keypoints (B, 18, 3) in pixels, numpy, for the face stage, and, when the pair
+    is a person window's crop of the frames, the background plate's crop under it (B, 3, H, W)."""
 
     label_t: torch.Tensor
     label_t1: torch.Tensor
@@ -38,6 +39,7 @@ class FramePair:
     mask_t: torch.Tensor | None = None
     mask_t1: torch.Tensor | None = None
     keypoints_t1: np.ndarray | None = None
+    plate: torch.Tensor | None = None
 
     def to(self, device: torch.device, channels_last: bool) -> "FramePair":
         def move(x: torch.Tensor | np.ndarray | None) -> torch.Tensor | np.ndarray | None:
@@ -53,6 +55,9 @@ def build_generator(
 ) -> nn.Module:
     """The stage's generator; the global generator keeps width `cfg.ngf` in every stage.
     With `cfg.composite`, `plate` (h, w, 3) uint8 is the background the person is put over."""
+    if cfg.person_window and not cfg.composite:
+        raise ValueError("generator.person_window needs generator.composite: the window is "
+                         "pasted into the background plate")
     if not cfg.composite:
         return _pix2pixhd_generator(cfg, n_local_enhancers, cfg.output_nc)
     if plate is None:
@@ -83,12 +88,15 @@ def build_discriminator(cfg: DiscriminatorConfig, gen: GeneratorConfig) -> Multi
 
 
 Masks = tuple[torch.Tensor, torch.Tensor] | None
+Run = Callable[[nn.Module, torch.Tensor, torch.Tensor | None], tuple[torch.Tensor, torch.Tensor | None]]
 
 
-def run_generator(generator: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """(frame, person mask or None); a function so that torch.compile can trace either kind."""
+def run_generator(generator: nn.Module, x: torch.Tensor, plate: torch.Tensor | None = None
+                  ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(frame, person mask or None); a function so that torch.compile can trace either kind.
+    ``plate``: a composite's plate crops under a person window (edn.window)."""
     if isinstance(generator, CompositeGenerator):
-        return generator.forward_with_mask(x)
+        return generator.forward_with_mask(x, plate)
     return generator(x), None
 
 
@@ -97,14 +105,15 @@ def generate_pair(
     label_t: torch.Tensor,
     label_t1: torch.Tensor,
     output_nc: int = 3,
-    run: Callable[[nn.Module, torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]] = run_generator,
+    run: Run = run_generator,
+    plate: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, Masks]:
     """Frame t from zeros, frame t+1 from frame t (not detached); plus the composite's person
     masks of both frames when G composites over a plate, else None."""
     b, _, h, w = label_t.shape
     zeros = label_t.new_zeros(b, output_nc, h, w)
-    fake_t, mask_t = run(generator, torch.cat([label_t, zeros], 1))
-    fake_t1, mask_t1 = run(generator, torch.cat([label_t1, fake_t], 1))
+    fake_t, mask_t = run(generator, torch.cat([label_t, zeros], 1), plate)
+    fake_t1, mask_t1 = run(generator, torch.cat([label_t1, fake_t], 1), plate)
     masks = (mask_t, mask_t1) if mask_t is not None and mask_t1 is not None else None
     return fake_t, fake_t1, masks
 
@@ -115,13 +124,15 @@ def body_frames(
     label_t1: torch.Tensor,
     output_nc: int,
     temporal: bool,
-    run: Callable[[nn.Module, torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]] = run_generator,
+    run: Run = run_generator,
+    plate: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, Masks]:
     """G's frames t and t+1 of a pair (and the composite's masks): temporally smoothed as in
     `generate_pair`, else each frame from its own label map, both in one batch."""
     if temporal:
-        return generate_pair(generator, label_t, label_t1, output_nc, run)
-    frames, mask = run(generator, torch.cat([label_t, label_t1], 0))
+        return generate_pair(generator, label_t, label_t1, output_nc, run, plate)
+    frames, mask = run(generator, torch.cat([label_t, label_t1], 0),
+                       None if plate is None else torch.cat([plate, plate], 0))
     fake_t, fake_t1 = frames.chunk(2)
     return fake_t, fake_t1, (mask.chunk(2) if mask is not None else None)  # type: ignore[return-value]
 
@@ -248,7 +259,7 @@ class TemporalPix2PixHD(AdversarialStage):
             # One autocast region for both G passes, so G's weights are cast to bf16 once.
             fake_t, fake_t1, masks = body_frames(
                 self.generator, pair.label_t, pair.label_t1, self.output_nc, self.temporal,
-                self.run_generator,
+                self.run_generator, pair.plate,
             )
             labels = (pair.label_t, pair.label_t1)
             fake = judged(labels, (fake_t, fake_t1), self.temporal)

@@ -26,6 +26,7 @@ from edn.losses import VGGLoss
 from edn.models.composite import CompositeGenerator
 from edn.models.face import face_crop_box
 from edn.train_step import FramePair, TemporalPix2PixHD
+from edn.window import crop, shift_keypoints, window_box, window_origin
 
 CHECKPOINT = "checkpoint.pt"
 CONFIG = "config.json"
@@ -92,8 +93,12 @@ class Trainer:
 
     def __init__(self, cfg: Config, target: TargetSet, run_dir: str | Path,
                  device: torch.device, stage: int = 0, seed: int = 0,
-                 plate: np.ndarray | None = None, log=print) -> None:
+                 plate: np.ndarray | None = None, log=print,
+                 window: tuple[int, int] | None = None) -> None:
+        """``window`` (w, h): train on the person window of that size (edn.window) that
+        holds both frames of each pair, instead of whole frames."""
         self.cfg, self.target, self.stage, self.seed = cfg, target, stage, seed
+        self.window = window
         self.run_dir = Path(run_dir)
         self.device = device
         self.dist = Distributed.from_env(device)
@@ -104,13 +109,16 @@ class Trainer:
                                       distributed=self.dist.world_size > 1)
         self.iteration = 0
         self.planned = cfg.train.stages[stage].iterations
-        # Pair i is frames (i, i + 1); the face stage trains on the pairs whose frame i + 1
-        # shows a face in the image.
+        # Pair i is frames (i, i + 1), cut at origins[i] with a person window; the face
+        # stage trains on the pairs whose frame i + 1 shows a face in the image.
         self.pairs = np.arange(len(target.frames) - 1)
+        kp = target.keypoints
+        self.origins = [window_origin((kp[i], kp[i + 1]), window, target.size)
+                        for i in self.pairs] if window is not None else None
         if isinstance(self.model, FaceStage):
-            h, w = target.size[1], target.size[0]
-            self.pairs = np.array([i for i in self.pairs
-                                   if face_crop_box(target.keypoints[i + 1], (h, w)) is not None], int)
+            h, w = self.pair_size[1], self.pair_size[0]
+            self.pairs = np.array([i for i in self.pairs if face_crop_box(
+                self.pair_keypoints(i), (h, w), self.model.face_side) is not None], int)
             if len(self.pairs) < 1:
                 raise ValueError("the face stage needs frames that show a face; none does")
         if len(self.pairs) < 1:
@@ -162,14 +170,37 @@ class Trainer:
         core(self.model.generator).load_global(core(earlier.generator))
 
     # -- training ----------------------------------------------------------------------
+    @property
+    def pair_size(self) -> tuple[int, int]:
+        """(w, h) of what a training pair shows: the person window, or the whole frame."""
+        return self.window if self.window is not None else self.target.size
+
+    def pair_keypoints(self, i: int) -> np.ndarray:
+        """Frame i + 1's keypoints in the coordinates of pair i."""
+        pose = self.target.keypoints[i + 1]
+        return pose if self.origins is None else shift_keypoints(pose, self.origins[i])
+
     def batch(self, iteration: int) -> FramePair:
         idx = self.pairs[batch_indices(iteration, self.cfg.train.batch_size, len(self.pairs),
                                        self.seed, self.dist.rank, self.dist.world_size)]
         t = self.target
-        return FramePair(to_tensor(t.labels[idx]), to_tensor(t.labels[idx + 1]),
-                         to_tensor(t.frames[idx]), to_tensor(t.frames[idx + 1]),
-                         torch.from_numpy(t.masks[idx])[:, None],
-                         torch.from_numpy(t.masks[idx + 1])[:, None], t.keypoints[idx + 1])
+        keypoints = np.stack([self.pair_keypoints(i) for i in idx])
+        if self.origins is None or self.window is None:
+            return FramePair(to_tensor(t.labels[idx]), to_tensor(t.labels[idx + 1]),
+                             to_tensor(t.frames[idx]), to_tensor(t.frames[idx + 1]),
+                             torch.from_numpy(t.masks[idx])[:, None],
+                             torch.from_numpy(t.masks[idx + 1])[:, None], keypoints)
+        boxes = [window_box(self.origins[i], self.window) for i in idx]
+
+        def cut(images: np.ndarray) -> np.ndarray:
+            return np.stack([im[y0:y1, x0:x1] for im, (x0, y0, x1, y1) in zip(images, boxes)])
+
+        plate = self.model.generator.plate
+        return FramePair(to_tensor(cut(t.labels[idx])), to_tensor(cut(t.labels[idx + 1])),
+                         to_tensor(cut(t.frames[idx])), to_tensor(cut(t.frames[idx + 1])),
+                         torch.from_numpy(cut(t.masks[idx]))[:, None],
+                         torch.from_numpy(cut(t.masks[idx + 1]))[:, None], keypoints,
+                         crop(plate.expand(len(idx), -1, -1, -1), boxes))
 
     def plan_minutes(self, minutes: float, probe: int = 5) -> None:
         """Fit the planned length (and so the LR decay) into ``minutes`` from the speed of a

@@ -18,6 +18,7 @@ from edn.models.face import build_face_generator, refine_faces
 from edn.normalize import AnkleStats, Fit, ankle_stats, fit_normalization, identity_jumps
 from edn.train_step import build_generator
 from edn.trainer import CHECKPOINT, CONFIG
+from edn.window import Box, window_box, window_origin, window_size
 
 TARGET = "target.json"
 
@@ -25,13 +26,15 @@ TARGET = "target.json"
 @dataclass
 class TargetInfo:
     """What a run keeps of its target video: the prepared set it trained on, the frames
-    used, the prepared frame size, the training size and the ankle statistics."""
+    used, the prepared frame size, the training size, the ankle statistics and, for a
+    generator on a person window, the window's size."""
     prepared_set: str
     frames: tuple[int, int]            # [first, end) of the prepared frames trained on
     prepared_size: tuple[int, int]     # (w, h) of the prepared frames (keypoint pixels)
     size: tuple[int, int]              # (w, h) the model renders
     fps: float
     stats: dict
+    window: tuple[int, int] | None = None  # (w, h) of the person window (edn.window)
 
     def save(self, run_dir: Path) -> None:
         atomic_write_text(run_dir / TARGET, json.dumps(self.__dict__, indent=2))
@@ -39,15 +42,20 @@ class TargetInfo:
     @classmethod
     def load(cls, run_dir: Path) -> "TargetInfo":
         d = json.loads((run_dir / TARGET).read_text())
-        for k in ("frames", "prepared_size", "size"):
-            d[k] = tuple(d[k])
+        for k in ("frames", "prepared_size", "size", "window"):
+            d[k] = tuple(d[k]) if d.get(k) is not None else None
         return cls(**d)
 
     @classmethod
     def measure(cls, prepared_set: Path, keypoints: np.ndarray, frames: tuple[int, int],
-                prepared_size: tuple[int, int], size: tuple[int, int], fps: float) -> "TargetInfo":
+                prepared_size: tuple[int, int], size: tuple[int, int], fps: float,
+                window_multiple: int | None = None) -> "TargetInfo":
+        """``window_multiple``: the generator's stride, for a run on a person window."""
+        trained = keypoints[frames[0]:frames[1]]
+        window = None if window_multiple is None else window_size(
+            scale_keypoints(trained, prepared_size, size), size, window_multiple)
         return cls(str(prepared_set), frames, prepared_size, size, fps,
-                   ankle_stats(keypoints[frames[0]:frames[1]]).to_dict())
+                   ankle_stats(trained).to_dict(), window)
 
 
 class Renderer:
@@ -101,13 +109,26 @@ class Renderer:
         body = np.empty_like(labels)
         face_generator = self.face if face else None
         refined = np.empty_like(labels) if face_generator is not None else None
-        outputs = zip(to_face, generate_video(self.generator, to_generator))
+        windows = self.windows(keypoints) if self.target.window is not None else None
+        outputs = zip(to_face, generate_video(self.generator, to_generator, windows))
         for i, (label_map, frame) in enumerate(tqdm(outputs, total=len(labels), unit="frame",
                                                     desc="generate", disable=not progress)):
             body[i] = to_uint8(frame)[0]
             if refined is not None and face_generator is not None:
                 refined[i] = to_uint8(refine_faces(face_generator, frame, label_map, keypoints[i:i + 1]))[0]
         return labels, body, refined
+
+
+    def windows(self, keypoints: np.ndarray) -> list[Box]:
+        """Each frame's person window (a run trained on windows): centred on its skeleton,
+        inside the frame; a frame without one keeps the window before it."""
+        assert self.target.window is not None
+        boxes: list[Box] = []
+        origin = None
+        for pose in keypoints:
+            origin = window_origin([pose], self.target.window, self.target.size, fallback=origin)
+            boxes.append(window_box(origin, self.target.window))
+        return boxes
 
 
 def normalize_to_target(source_keypoints: np.ndarray, source_size: tuple[int, int],

@@ -7,8 +7,9 @@ import torch
 
 from edn.config import FaceConfig
 from edn.face_stage import FaceStage
-from edn.models.face import build_face_generator, crop, face_crop_box, paste, refine_faces
+from edn.models.face import build_face_generator, face_crop_box, refine_faces
 from edn.transfer import Renderer, TargetInfo
+from edn.window import crop, paste
 from tiny_training import make_trainer, tiny_config, tiny_target
 
 

@@ -73,13 +73,14 @@ def tiny_target(frames: int = 8, scale: int = 1) -> TargetSet:
                      render_labels(keypoints, (size, size)), np.stack(masks), keypoints)
 
 
-def make_trainer(run_dir: Path, cfg: Config | None = None, stage: int = 0) -> Trainer:
+def make_trainer(run_dir: Path, cfg: Config | None = None, stage: int = 0,
+                 window: tuple[int, int] | None = None) -> Trainer:
     torch.manual_seed(0)
     cfg = cfg or tiny_config()
     target = tiny_target(scale=cfg.train.stages[stage].width // SIZE)
     plate = target.plate() if cfg.generator.composite else None
     return Trainer(cfg, target, run_dir, torch.device("cpu"), stage=stage, seed=3, plate=plate,
-                   log=lambda *a: None)
+                   log=lambda *a: None, window=window)
 
 
 if __name__ == "__main__":

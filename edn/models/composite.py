@@ -6,6 +6,9 @@ The wrapped generator outputs four channels: a person image and a mask logit. Th
 camera the background is then exact instead of re-synthesised every frame, and the
 generator spends its capacity on the person; the mask is supervised with the person
 segmentation of the training frames.
+
+Given a ``plate`` of its own size, the generator composites over that instead: the plate's
+crop under a window that follows the person (edn.window), so only the window is generated.
 """
 from __future__ import annotations
 
@@ -23,13 +26,17 @@ class CompositeGenerator(nn.Module):
         self.register_buffer("plate", plate.detach().clone().float())
         self.output_nc = 3
 
-    def forward_with_mask(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(frame (B, 3, H, W) in [-1, 1], person mask (B, 1, H, W) in [0, 1])."""
+    def forward_with_mask(self, x: torch.Tensor, plate: torch.Tensor | None = None
+                          ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(frame (B, 3, H, W) in [-1, 1], person mask (B, 1, H, W) in [0, 1]) over the
+        whole plate, or over ``plate`` (B, 3, H, W), the plate's crops under x's windows."""
         out = self.base(x)
         # The base ends in tanh: the mask is its 4th channel mapped from [-1, 1] to [0, 1].
         person, mask = out[:, :3], out[:, 3:4].add(1).mul(0.5)
-        plate = self.plate.to(out.dtype).expand(out.shape[0], -1, -1, -1)
+        if plate is None:
+            plate = self.plate.expand(out.shape[0], -1, -1, -1)
+        plate = plate.to(out.dtype)
         return mask * person + (1 - mask) * plate, mask
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_with_mask(x)[0]
+    def forward(self, x: torch.Tensor, plate: torch.Tensor | None = None) -> torch.Tensor:
+        return self.forward_with_mask(x, plate)[0]

@@ -15,35 +15,22 @@ from torch import nn
 from edn.config import FaceConfig
 from edn.models.generator import GlobalGenerator
 from edn.skeleton import face_box_side, face_centre
+from edn.window import Box, crop, paste
 
-Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive ends)
 
-
-def face_crop_box(pose: np.ndarray, size: tuple[int, int]) -> Box | None:
+def face_crop_box(pose: np.ndarray, size: tuple[int, int], side: int | None = None) -> Box | None:
     """The face box of ``pose`` (18, 3) in an image of ``size`` (h, w), kept square at its
     full side by shifting it inside the image instead of clipping; None without a face or
-    when the face's centre lies outside the image (a head cut off by the frame)."""
+    when the face's centre lies outside the image (a head cut off by the frame). ``side``:
+    the box's side when the image is a window of a larger frame (the frame's face box side)."""
     centre = face_centre(pose)
     h, w = size
     if centre is None or not (0 <= centre[0] < w and 0 <= centre[1] < h):
         return None
-    s = face_box_side(size)
+    s = side if side is not None else face_box_side(size)
     x0 = min(max(round(centre[0] - s / 2), 0), w - s)
     y0 = min(max(round(centre[1] - s / 2), 0), h - s)
     return x0, y0, x0 + s, y0 + s
-
-
-def crop(images: torch.Tensor, boxes: list[Box]) -> torch.Tensor:
-    """(B, C, H, W) images, one box per image (all of one size) -> (B, C, s, s) crops."""
-    return torch.stack([im[:, y0:y1, x0:x1] for im, (x0, y0, x1, y1) in zip(images, boxes)])
-
-
-def paste(images: torch.Tensor, crops: torch.Tensor, boxes: list[Box]) -> torch.Tensor:
-    """A copy of ``images`` with ``crops`` put back at ``boxes``."""
-    out = images.clone()
-    for i, (x0, y0, x1, y1) in enumerate(boxes):
-        out[i, :, y0:y1, x0:x1] = crops[i].to(out.dtype)
-    return out
 
 
 def check_face_crop_size(size: tuple[int, int], cfg: FaceConfig) -> None:
