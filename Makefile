@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.edn-installed
 DEMO   ?= .cache/demo
-DEMO_MINUTES ?= 5
+DEMO_MINUTES ?= 9
 RUN    := $(DEMO)/weights/demo
 
 .PHONY: setup demo demo-data test bench clean
@@ -22,20 +22,24 @@ $(STAMP): requirements.txt setup.py pyproject.toml
 demo-data: setup
 	$(PY) -m edn.demo_data $(DEMO)
 
-# Target person: the man on the beam (Pose2Sim cam01); source dance: the Sports2D clip.
+# Target person: the man on the beam seen from behind (Pose2Sim cam03), trained on his first
+# 80 frames; the last 20 are held out for the verdict. Source: his motion seen by cam04.
 $(RUN)/checkpoint.pt: | demo-data
-	$(PY) main/train.py --target $(DEMO)/videos/cam01.mp4 --name demo --preset cpu \
+	$(PY) main/train.py --target $(DEMO)/videos/cam03.mp4 --name demo --preset cpu --split 0.8 \
 		--minutes $(DEMO_MINUTES) --weights-dir $(DEMO)/weights
 
 demo: demo-data $(RUN)/checkpoint.pt
 	$(PY) -m pose_detector $(DEMO)/videos/cam02.mp4 --write-json $(DEMO)/out/cam02_json --overwrite \
 		--render-video $(DEMO)/out/cam02_skeleton.mp4
 	$(PY) main/test.py --name demo --weights-dir $(DEMO)/weights \
-		--source $(DEMO)/videos/sports2d_demo.mp4 -o $(DEMO)/out/transfer --overwrite
+		--source $(DEMO)/videos/cam04.mp4 -o $(DEMO)/out/transfer --overwrite
 	$(PY) output/img2video.py $(DEMO)/out/transfer/frames -o $(DEMO)/out/transfer.mp4 \
 		--side-by-side $(DEMO)/out/transfer/source $(DEMO)/out/transfer/labels
 	@echo "demo: skeleton overlay  $(DEMO)/out/cam02_skeleton.mp4"
 	@echo "demo: dance transfer    $(DEMO)/out/transfer.mp4 (source | skeleton | result)"
+	@echo "demo: contact sheet     $(DEMO)/out/transfer/contact_sheet.png"
+	$(PY) main/evaluate.py --name demo --weights-dir $(DEMO)/weights --target $(RUN)/target_set \
+		-o $(DEMO)/out/heldout --overwrite --quiet
 
 test: setup
 	$(PY) -m pytest -q

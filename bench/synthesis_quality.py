@@ -1,22 +1,27 @@
-"""Transfer quality on held-out real frames: the taiji self-reenactment of issue 4.
+"""Quality per minute of training: taiji self-reenactment, model vs nearest-skeleton retrieval.
 
 Protocol (as in ../shared/BASELINES.md): ../shared/data/hybrik/examples/taiji.mp4, one fixed
 crop = the square around all keypoints of the whole video with a 30 % margin, clipped to the
-frame, resized to 256x256. Train `main/train.py --preset PRESET` on the first 80 % of the
-frames for at most MINUTES, generate the last 20 % from their own skeletons (sequentially,
-each frame conditioned on the previous generated one, the first on zeros) and compare with
-the real frames. Baselines on the same frames, in the same run: the training frame with the
-nearest skeleton, the mean training frame, and the model's background plate alone.
+frame, resized to 256x256. For each budget in --minutes, a fresh run of `main/train.py
+--preset PRESET --split 0.8 --minutes M` (its learning-rate decay fitted into M minutes),
+then `main/evaluate.py` on the last 20 % of the frames: each generated sequentially from its
+own skeleton and compared with the real frame, beside nearest-skeleton retrieval from the
+training frames. The figures: body SSIM, pose distance (pixels and fraction of the torso)
+and missed joints per frame, for the model and for retrieval, and the evaluation's verdict.
 
-    python bench/synthesis_quality.py [--minutes 60] [--preset cpu] [--name NAME] [--eval-only]
+    python bench/synthesis_quality.py [--minutes 5 10 25] [--cpu-path fp32] [--preset cpu]
+                                      [--eval-only]
 
-Prints one JSON object; writes a side-by-side strip of a few frames to
-.cache/bench/quality_NAME.png (label | generated | real).
+--cpu-path fp32 forces the fp32 path (what an AVX2-only CPU runs) on a CPU with native bf16.
+Prints one JSON object (the CPU capability string and path, and a row per budget) and writes
+.cache/bench/quality_per_minute.png: each budget's evaluation sheet (skeleton | generated |
+real for six held-out frames) side by side.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -25,12 +30,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edn.data import TargetSet
 from edn.data_prep import PreparedMeta, keypoints_to_original, motion_box, prepare_video
-from edn.evaluate import image_scores, nearest_skeleton
 from edn.keypoints import read_sequence
-from edn.trainer import pick_device
-from edn.transfer import Renderer
+from edn.runtime import ENV_VAR, PATHS, cpu_plan
 from pose_detector.extract import make_detector
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,59 +68,58 @@ def prepared_eval_set() -> Path:
     return out
 
 
+def row(metrics: dict) -> dict:
+    """The bench's figures of one run's metrics.json."""
+    def figures(m: dict) -> dict:
+        pose = m["pose_distance"]
+        return {"body_ssim": round(m["body"]["ssim"], 4), "pose_px": round(pose["pixels"], 2),
+                "pose_torso": round(pose["torso_fraction"], 4),
+                "missed_joints": round(pose["missed_per_frame"], 2), "ssim": round(m["ssim"], 4)}
+    model, retrieval = metrics["metrics"]["model"], metrics["metrics"]["nearest_skeleton_retrieval"]
+    return {"iterations": metrics["checkpoint_iteration"], "model": figures(model),
+            "retrieval": figures(retrieval), "verdict": metrics["verdict"]}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--minutes", type=float, default=60.0)
-    ap.add_argument("--iters", type=int, help="train this many iterations instead of --minutes")
+    ap.add_argument("--minutes", type=float, nargs="+", default=[5, 10, 25],
+                    help="training budgets, one fresh run each (default 5 10 25)")
     ap.add_argument("--preset", default="cpu")
-    ap.add_argument("--config", type=Path, help="a config JSON instead of the preset")
-    ap.add_argument("--name", default="bench_taiji")
-    ap.add_argument("--eval-only", action="store_true", help="evaluate the existing run")
+    ap.add_argument("--cpu-path", choices=PATHS, help=f"force the CPU path (sets {ENV_VAR})")
+    ap.add_argument("--eval-only", action="store_true", help="evaluate the existing runs")
     args = ap.parse_args()
     if not VIDEO.is_file():
         print(json.dumps({"skipped": f"{VIDEO} not found"}))
         return 0
-    prepared = prepared_eval_set()
+    env = dict(os.environ)
+    if args.cpu_path:
+        env[ENV_VAR] = args.cpu_path
+        os.environ[ENV_VAR] = args.cpu_path
+    plan = cpu_plan()
+    prepared = str(prepared_eval_set())
     weights = CACHE / "weights"
-    run = weights / args.name
-    if not args.eval_only:
-        shutil.rmtree(run, ignore_errors=True)
-        r = subprocess.run([sys.executable, str(ROOT / "main/train.py"), "--target", str(prepared),
-                            "--name", args.name, "--preset", args.preset, "--split", str(SPLIT),
-                            *(["--iters", str(args.iters)] if args.iters
-                              else ["--minutes", str(args.minutes)]),
-                            "--weights-dir", str(weights),
-                            *(["--config", str(args.config)] if args.config else [])])
-        if r.returncode:
-            return r.returncode
-    renderer = Renderer(run, pick_device("cpu"))
-    meta = PreparedMeta.load(prepared)
-    first_test, end = renderer.target.frames[1], meta.frames
-    everything = TargetSet.load(prepared, SIZE)
-    train, test = slice(0, first_test), slice(first_test, end)
-    labels, generated = renderer.render(everything.keypoints[test])
-    real = everything.frames[test]
-    nearest = nearest_skeleton(everything.keypoints[train], everything.keypoints[test])
-    mean_frame = everything.frames[train].astype(np.float32).mean(0).round().astype(np.uint8)
-    plate = renderer.generator.model.plate if hasattr(renderer.generator.model, "plate") else None
-    results = {
-        "protocol": f"taiji.mp4, eval crop {[round(v) for v in meta.crop_box]} -> 256x256, "
-                    f"train frames [0, {first_test}), test [{first_test}, {end})",
-        "config": str(args.config or args.preset), "iterations": renderer.iteration,
-        "model": image_scores(generated, real),
-        "nearest_skeleton_retrieval": image_scores(everything.frames[train][nearest], real),
-        "mean_training_frame": image_scores(np.repeat(mean_frame[None], len(real), 0), real),
-    }
-    if plate is not None:
-        plate_img = ((plate.float().permute(1, 2, 0).numpy() + 1) * 127.5).round().astype(np.uint8)
-        results["background_plate_alone"] = image_scores(np.repeat(plate_img[None], len(real), 0), real)
-    strip = [np.hstack([labels[i], generated[i], real[i]]) for i in np.linspace(0, len(real) - 1, 4).astype(int)]
-    sheet = CACHE / f"quality_{args.name}.png"
-    cv2.imwrite(str(sheet), cv2.cvtColor(np.vstack(strip), cv2.COLOR_RGB2BGR))
-    summary = {k: ({"ssim": round(v["ssim"], 4), "psnr": round(v["psnr"], 2)} if isinstance(v, dict) else v)
-               for k, v in results.items()}
-    summary["sheet"] = str(sheet)
-    print(json.dumps(summary, indent=2))
+    rows, sheets = {}, []
+    for minutes in args.minutes:
+        name = f"quality_{args.preset}_{plan.path}_{minutes:g}min"
+        common = ["--name", name, "--target", prepared, "--weights-dir", str(weights), "--quiet"]
+        if not args.eval_only:
+            shutil.rmtree(weights / name, ignore_errors=True)
+            subprocess.run([sys.executable, "main/train.py", *common, "--preset", args.preset,
+                            "--split", str(SPLIT), "--minutes", f"{minutes:g}"],
+                           cwd=ROOT, env=env, check=True)
+        report = CACHE / name
+        subprocess.run([sys.executable, "main/evaluate.py", *common, "-o", str(report),
+                        "--overwrite"], cwd=ROOT, env=env, check=True)
+        rows[f"{minutes:g} min"] = row(json.loads((report / "metrics.json").read_text()))
+        sheet = cv2.imread(str(report / "report.png"))
+        cv2.putText(sheet, f"{minutes:g} min", (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7,
+                    (255, 255, 255), 2, cv2.LINE_AA)
+        sheets.append(sheet)
+    path = CACHE / "quality_per_minute.png"
+    cv2.imwrite(str(path), np.hstack(sheets))
+    print(json.dumps({"cpu": plan.describe(), "preset": args.preset, "protocol":
+                      "taiji.mp4, 256x256 eval crop, train on the first 80 % of frames, "
+                      "test on the last 20 %", "rows": rows, "sheet": str(path)}, indent=2))
     return 0
 
 

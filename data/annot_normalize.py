@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from edn import normalize
+from edn.console import VERBOSE_HELP, quiet_third_party
 from edn.contact_sheet import normalization_sheet
 from edn.io import staged_dir
 from edn.keypoints import read_sequence, write_sequence
@@ -123,17 +124,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sheet-tiles", type=int, default=12,
                    help="source frames shown on the contact sheet (default %(default)s)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    p.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        run(args)
-    except UsageError as err:
-        print(f"annot_normalize: error: {err}", file=sys.stderr)
-        return 1
-    return 0
+    with quiet_third_party(args.verbose):
+        try:
+            run(args)
+        except UsageError as err:
+            print(f"annot_normalize: error: {err}", file=sys.stderr)
+            return 1
+        return 0
 
 
 if __name__ == "__main__":

@@ -53,6 +53,16 @@ def reenactment_sheet(labels: np.ndarray, generated: np.ndarray, real: np.ndarra
     return np.vstack([np.hstack([labels[i], generated[i], real[i]]) for i in picks])
 
 
+def transfer_sheet(source: np.ndarray, labels: np.ndarray, frames: np.ndarray,
+                   tiles: int = 8, per_row: int = 2) -> np.ndarray:
+    """Source | skeleton | result for ``tiles`` frames spread over the video, ``per_row`` of
+    them side by side; all (N, h, w, 3) RGB of one size. Returns an RGB image."""
+    picks = np.linspace(0, len(frames) - 1, min(tiles, len(frames))).round().astype(int)
+    triples = [np.hstack([source[i], labels[i], frames[i]]) for i in picks]
+    triples += [np.zeros_like(triples[0])] * (-len(triples) % per_row)
+    return np.vstack([np.hstack(triples[k:k + per_row]) for k in range(0, len(triples), per_row)])
+
+
 def write_report(folder: Path, labels: np.ndarray, generated: np.ndarray, real: np.ndarray,
                  metrics: dict) -> None:
     """folder/report.png (the sheet) and folder/ssim_per_frame.png (each candidate's SSIM)."""

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edn.console import VERBOSE_HELP, quiet_third_party
 from edn.data import TargetSet
 from edn.data_prep import PreparedMeta
 from edn.evaluate import (ablation_label, ablation_rank, ablation_row, ablation_table, all_scores,
@@ -66,6 +67,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="where run folders live (default: the checkout's weights/)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing report folder")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     args = p.parse_args(argv)
     if len(args.name) > 1 and not args.ablate:
         p.error("several --name runs need --ablate")
@@ -74,101 +76,102 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        device = pick_device(args.device)
-        renderers = {name: Renderer(args.weights_dir / name, device) for name in args.name}
-        first = renderers[args.name[0]]
-        if args.out.exists() and not args.overwrite:
-            raise FileExistsError(f"{args.out} exists (use --overwrite to replace it)")
-        prepared = prepared_set_of(args.target, first)
-        size = first.target.size
-        for name, r in renderers.items():
-            if r.target.size != size or Path(r.target.prepared_set) != Path(first.target.prepared_set):
-                raise ValueError(f"run {name} was trained on another set or size than {args.name[0]}")
-        data = TargetSet.load(prepared, size)
-        n = len(data.frames)
-        split = max(held_out_split(args.split, r.target.frames[1], n) for r in renderers.values())
-        train, test = slice(0, split), slice(split, n)
-        keypoints, real = data.keypoints[test], data.frames[test]
-        detector = make_detector("auto")
-        perceptual, lpips_note = LPIPS.from_weights_dir(WEIGHTS_DIR, device)
+    with quiet_third_party(args.verbose):
+        try:
+            device = pick_device(args.device)
+            renderers = {name: Renderer(args.weights_dir / name, device) for name in args.name}
+            first = renderers[args.name[0]]
+            if args.out.exists() and not args.overwrite:
+                raise FileExistsError(f"{args.out} exists (use --overwrite to replace it)")
+            prepared = prepared_set_of(args.target, first)
+            size = first.target.size
+            for name, r in renderers.items():
+                if r.target.size != size or Path(r.target.prepared_set) != Path(first.target.prepared_set):
+                    raise ValueError(f"run {name} was trained on another set or size than {args.name[0]}")
+            data = TargetSet.load(prepared, size)
+            n = len(data.frames)
+            split = max(held_out_split(args.split, r.target.frames[1], n) for r in renderers.values())
+            train, test = slice(0, split), slice(split, n)
+            keypoints, real = data.keypoints[test], data.frames[test]
+            detector = make_detector("auto")
+            perceptual, lpips_note = LPIPS.from_weights_dir(WEIGHTS_DIR, device)
 
-        def scores(frames: np.ndarray) -> dict:
-            result = all_scores(frames, real, keypoints, size)
-            result["pose_distance"] = pose_distance(detect_each(frames, detector), keypoints)
-            if perceptual is not None:
-                result["lpips"] = perceptual(frames, real)
-            return result
+            def scores(frames: np.ndarray) -> dict:
+                result = all_scores(frames, real, keypoints, size)
+                result["pose_distance"] = pose_distance(detect_each(frames, detector), keypoints)
+                if perceptual is not None:
+                    result["lpips"] = perceptual(frames, real)
+                return result
 
-        candidates: dict[str, np.ndarray] = {}
-        ablation: dict[str, str] = {}  # row -> run (and whether its face stage was used)
-        labels = np.empty(0)
-        for name, renderer in renderers.items():
-            temporal = renderer.cfg.generator.temporal
-            labels, body, refined = renderer.render_both(keypoints, progress=not args.quiet)
-            if refined is None:
-                outputs = {False: body}
-            elif args.ablate:  # a face stage's run is scored without and with it
-                outputs = {False: body, True: refined}
-            else:
-                outputs = {True: refined}
-            for face, frames in outputs.items():
-                row = ablation_label(temporal, face) if args.ablate else "model"
-                if row in candidates:
-                    row = f"{row} ({name})"
-                candidates[row] = frames
-                ablation[row] = f"{name}{' with its face stage' if face else ''}"
-        model_rows = list(candidates)
-        candidates["nearest_skeleton_retrieval"] = data.frames[train][
-            nearest_skeleton(data.keypoints[train], keypoints)]
-        mean_frame = data.frames[train].astype(np.float32).mean(0).round().astype(np.uint8)
-        candidates["mean_training_frame"] = np.repeat(mean_frame[None], len(real), 0)
-        metrics = {name: scores(frames) for name, frames in candidates.items()}
-        retrieval = metrics["nearest_skeleton_retrieval"]
-        verdicts = {row: retrieval_verdict(row, metrics[row], retrieval) for row in model_rows}
-        best = max(model_rows, key=ablation_rank)  # the report sheet shows the fullest model
+            candidates: dict[str, np.ndarray] = {}
+            ablation: dict[str, str] = {}  # row -> run (and whether its face stage was used)
+            labels = np.empty(0)
+            for name, renderer in renderers.items():
+                temporal = renderer.cfg.generator.temporal
+                labels, body, refined = renderer.render_both(keypoints, progress=not args.quiet)
+                if refined is None:
+                    outputs = {False: body}
+                elif args.ablate:  # a face stage's run is scored without and with it
+                    outputs = {False: body, True: refined}
+                else:
+                    outputs = {True: refined}
+                for face, frames in outputs.items():
+                    row = ablation_label(temporal, face) if args.ablate else "model"
+                    if row in candidates:
+                        row = f"{row} ({name})"
+                    candidates[row] = frames
+                    ablation[row] = f"{name}{' with its face stage' if face else ''}"
+            model_rows = list(candidates)
+            candidates["nearest_skeleton_retrieval"] = data.frames[train][
+                nearest_skeleton(data.keypoints[train], keypoints)]
+            mean_frame = data.frames[train].astype(np.float32).mean(0).round().astype(np.uint8)
+            candidates["mean_training_frame"] = np.repeat(mean_frame[None], len(real), 0)
+            metrics = {name: scores(frames) for name, frames in candidates.items()}
+            retrieval = metrics["nearest_skeleton_retrieval"]
+            verdicts = {row: retrieval_verdict(row, metrics[row], retrieval) for row in model_rows}
+            best = max(model_rows, key=ablation_rank)  # the report sheet shows the fullest model
 
-        def per_run(values: dict) -> object:
-            # One run: its value as such; --ablate: a value per run.
-            return values if args.ablate else values[args.name[0]]
+            def per_run(values: dict) -> object:
+                # One run: its value as such; --ablate: a value per run.
+                return values if args.ablate else values[args.name[0]]
 
-        report = {
-            "run": per_run({name: str(args.weights_dir / name) for name in args.name}),
-            "checkpoint_iteration": per_run({name: r.iteration for name, r in renderers.items()}),
-            "config": per_run({name: json.loads((args.weights_dir / name / "config.json").read_text())
-                               for name in args.name}),
-            "prepared_set": str(prepared), "size": list(size),
-            "split": {"first_test_frame": split, "frames": n,
-                      "trained_on": per_run({name: list(r.target.frames)
-                                             for name, r in renderers.items()})},
-            "lpips": lpips_note,
-            "verdict": verdicts if args.ablate else verdicts["model"], "metrics": metrics,
-        }
-        table = ""
-        if args.ablate:
-            rows = {row: ablation_row(metrics[row]) for row in sorted(model_rows, key=ablation_rank)}
-            rows["nearest-skeleton retrieval (baseline)"] = ablation_row(retrieval)
-            table = ablation_table(rows)
-            report["ablation"] = {"rows": rows, "runs": ablation}
-        with staged_dir(args.out, overwrite=True) as out:
-            atomic_write_text(out / "metrics.json", json.dumps(report, indent=2))
-            if table:
-                atomic_write_text(out / "ablation.md", table)
-            shown = {k: v for k, v in metrics.items() if k == best or k not in model_rows}
-            write_report(out, labels, candidates[best], real, shown)
-    except (InputError, FileExistsError, FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted: nothing was written", file=sys.stderr)
-        return 130
-    for name, m in metrics.items():
-        print(f"{name:28s} SSIM {m['ssim']:.4f}  PSNR {m['psnr']:.2f}  body SSIM "
-              f"{m['body']['ssim']:.4f}  face SSIM {m['face']['ssim']:.4f}  pose "
-              f"{m['pose_distance']['pixels']:.1f} px  flicker {m['flicker_ratio']:.2f}"
-              + (f"  LPIPS {m['lpips']:.3f}" if "lpips" in m else ""), file=sys.stderr)
-    print(table + "\n".join(verdicts.values()) + f"\nreport -> {args.out}", file=sys.stderr)
-    return 0
+            report = {
+                "run": per_run({name: str(args.weights_dir / name) for name in args.name}),
+                "checkpoint_iteration": per_run({name: r.iteration for name, r in renderers.items()}),
+                "config": per_run({name: json.loads((args.weights_dir / name / "config.json").read_text())
+                                   for name in args.name}),
+                "prepared_set": str(prepared), "size": list(size),
+                "split": {"first_test_frame": split, "frames": n,
+                          "trained_on": per_run({name: list(r.target.frames)
+                                                 for name, r in renderers.items()})},
+                "lpips": lpips_note,
+                "verdict": verdicts if args.ablate else verdicts["model"], "metrics": metrics,
+            }
+            table = ""
+            if args.ablate:
+                rows = {row: ablation_row(metrics[row]) for row in sorted(model_rows, key=ablation_rank)}
+                rows["nearest-skeleton retrieval (baseline)"] = ablation_row(retrieval)
+                table = ablation_table(rows)
+                report["ablation"] = {"rows": rows, "runs": ablation}
+            with staged_dir(args.out, overwrite=True) as out:
+                atomic_write_text(out / "metrics.json", json.dumps(report, indent=2))
+                if table:
+                    atomic_write_text(out / "ablation.md", table)
+                shown = {k: v for k, v in metrics.items() if k == best or k not in model_rows}
+                write_report(out, labels, candidates[best], real, shown)
+        except (InputError, FileExistsError, FileNotFoundError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("interrupted: nothing was written", file=sys.stderr)
+            return 130
+        for name, m in metrics.items():
+            print(f"{name:28s} SSIM {m['ssim']:.4f}  PSNR {m['psnr']:.2f}  body SSIM "
+                  f"{m['body']['ssim']:.4f}  face SSIM {m['face']['ssim']:.4f}  pose "
+                  f"{m['pose_distance']['pixels']:.1f} px  flicker {m['flicker_ratio']:.2f}"
+                  + (f"  LPIPS {m['lpips']:.3f}" if "lpips" in m else ""), file=sys.stderr)
+        print(f"{table}report -> {args.out}\n" + "\n".join(verdicts.values()), file=sys.stderr)
+        return 0
 
 
 if __name__ == "__main__":

@@ -6,7 +6,10 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 
+from edn.console import VERBOSE_HELP, quiet_third_party
+from edn.contact_sheet import transfer_sheet
 from edn.data import scale_keypoints
 from edn.data_prep import PreparedMeta, crop_resize, prepare_video
 from edn.io import atomic_write_text, staged_dir
@@ -24,7 +27,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     "the target's position and size (EDN global pose normalization), and render "
                     "them with the target model frame by frame. Writes OUT/frames/%%06d.png, "
                     "OUT/labels/%%06d.png, OUT/source/%%06d.png, OUT/keypoints/ (the normalized "
-                    "skeletons), OUT/norm_params.json and OUT/meta.json; assemble a video with "
+                    "skeletons), OUT/norm_params.json, OUT/meta.json and OUT/contact_sheet.png "
+                    "(source | skeleton | result for 8 frames); assemble a video with "
                     "output/img2video.py.")
     p.add_argument("--name", required=True, help="the trained run: weights/NAME")
     p.add_argument("--source", required=True, type=Path,
@@ -44,64 +48,67 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="where run folders live (default: the checkout's weights/)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        renderer = Renderer(args.weights_dir / args.name, pick_device(args.device),
-                            fast=not args.fp32, face=not args.no_face)
-        if args.out.exists() and not args.overwrite:
-            raise FileExistsError(f"{args.out} exists (use --overwrite to replace it)")
-        with staged_dir(args.out, overwrite=True) as out:
-            source = args.source
-            if source.is_file():
-                source = out / "source_set"
-                size = renderer.target.prepared_size
-                prepare_video(args.source, source, make_detector("auto"), size=size,
-                              masks=False, progress=not args.quiet)
-            meta = PreparedMeta.load(source)
-            keypoints = read_sequence(source / "keypoints")[:args.frames]
-            if args.normalize == "none":
-                keypoints = scale_keypoints(keypoints, meta.size, renderer.target.prepared_size)
-            else:
-                fit, params = normalize_to_target(keypoints, meta.size, renderer.target, args.normalize)
-                keypoints = fit.normalized
-                print(fit.summary(), file=sys.stderr)
-                if warning := jumps_warning(params["identity_jumps"]):
-                    print(warning, file=sys.stderr)
-                atomic_write_text(out / "norm_params.json", json.dumps(params))
-            write_sequence(out / "keypoints", keypoints, "normalized")
-            model_kp = scale_keypoints(keypoints, renderer.target.prepared_size,
-                                       renderer.target.size)
-            labels, frames = renderer.render(model_kp, progress=not args.quiet)
-            size = renderer.target.size
-            for name, images in (("labels", labels), ("frames", frames)):
-                (out / name).mkdir()
-                for i, image in enumerate(images):
-                    write_image_rgb(out / name / f"{i:06d}.png", image)
-            (out / "source").mkdir()
-            for i in range(len(frames)):
-                frame = read_image_rgb(source / "frames" / f"{i:06d}.png")
-                write_image_rgb(out / "source" / f"{i:06d}.png",
-                                crop_resize(frame, (0, 0, *meta.size), size))
-            atomic_write_text(out / "meta.json", json.dumps(
-                {"fps": meta.fps, "name": args.name, "source": meta.source,
-                 "frames": len(frames), "normalized": args.normalize != "none",
-                 "model_iteration": renderer.iteration,
-                 "faces_refined": renderer.face is not None}, indent=2))
-    except (InputError, NoPersonError, TooFewFramesError, FileExistsError, FileNotFoundError,
-            ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted: nothing was written", file=sys.stderr)
-        return 130
-    print(f"{len(frames)} frames -> {args.out}/frames (assemble: python output/img2video.py "
-          f"{args.out}/frames -o result.mp4 --side-by-side {args.out}/source {args.out}/labels)",
-          file=sys.stderr)
-    return 0
+    with quiet_third_party(args.verbose):
+        try:
+            renderer = Renderer(args.weights_dir / args.name, pick_device(args.device),
+                                fast=not args.fp32, face=not args.no_face)
+            if args.out.exists() and not args.overwrite:
+                raise FileExistsError(f"{args.out} exists (use --overwrite to replace it)")
+            with staged_dir(args.out, overwrite=True) as out:
+                source = args.source
+                if source.is_file():
+                    source = out / "source_set"
+                    size = renderer.target.prepared_size
+                    prepare_video(args.source, source, make_detector("auto"), size=size,
+                                  masks=False, progress=not args.quiet)
+                meta = PreparedMeta.load(source)
+                keypoints = read_sequence(source / "keypoints")[:args.frames]
+                if args.normalize == "none":
+                    keypoints = scale_keypoints(keypoints, meta.size, renderer.target.prepared_size)
+                else:
+                    fit, params = normalize_to_target(keypoints, meta.size, renderer.target, args.normalize)
+                    keypoints = fit.normalized
+                    print(fit.summary(), file=sys.stderr)
+                    if warning := jumps_warning(params["identity_jumps"]):
+                        print(warning, file=sys.stderr)
+                    atomic_write_text(out / "norm_params.json", json.dumps(params))
+                write_sequence(out / "keypoints", keypoints, "normalized")
+                model_kp = scale_keypoints(keypoints, renderer.target.prepared_size,
+                                           renderer.target.size)
+                labels, frames = renderer.render(model_kp, progress=not args.quiet)
+                size = renderer.target.size
+                for name, images in (("labels", labels), ("frames", frames)):
+                    (out / name).mkdir()
+                    for i, image in enumerate(images):
+                        write_image_rgb(out / name / f"{i:06d}.png", image)
+                (out / "source").mkdir()
+                sources = np.stack([crop_resize(read_image_rgb(source / "frames" / f"{i:06d}.png"),
+                                                (0, 0, *meta.size), size) for i in range(len(frames))])
+                for i, image in enumerate(sources):
+                    write_image_rgb(out / "source" / f"{i:06d}.png", image)
+                write_image_rgb(out / "contact_sheet.png", transfer_sheet(sources, labels, frames))
+                atomic_write_text(out / "meta.json", json.dumps(
+                    {"fps": meta.fps, "name": args.name, "source": meta.source,
+                     "frames": len(frames), "normalized": args.normalize != "none",
+                     "model_iteration": renderer.iteration,
+                     "faces_refined": renderer.face is not None}, indent=2))
+        except (InputError, NoPersonError, TooFewFramesError, FileExistsError, FileNotFoundError,
+                ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("interrupted: nothing was written", file=sys.stderr)
+            return 130
+        print(f"{len(frames)} frames -> {args.out}/frames (assemble: python output/img2video.py "
+              f"{args.out}/frames -o result.mp4 --side-by-side {args.out}/source {args.out}/labels)",
+              file=sys.stderr)
+        return 0
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from edn.config import PRESETS, Config, preset
+from edn.console import VERBOSE_HELP, quiet_third_party
 from edn.data import TargetSet
 from edn.data_prep import PreparedMeta, prepare_video
 from edn.keypoints import read_sequence
@@ -63,6 +64,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--weights-dir", type=Path, default=WEIGHTS_DIR,
                    help="where run folders live (default: the checkout's weights/)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     return p.parse_args(argv)
 
 
@@ -81,96 +83,100 @@ def training_end(args: argparse.Namespace, run_dir: Path, frames: int, continuin
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    run_dir = args.weights_dir / args.name
-    try:
-        if args.split is not None and not 0 < args.split <= 1:
-            raise ValueError("--split must be in (0, 1]")
-        previous = None
-        if args.stage > 0 and not args.resume:
-            if not (run_dir / CHECKPOINT).exists():
-                raise FileNotFoundError(f"stage {args.stage} starts from stage {args.stage - 1} "
-                                        f"of the same run: no {run_dir / CHECKPOINT}")
-            previous = torch.load(run_dir / CHECKPOINT, map_location="cpu", weights_only=False)
-            if previous["stage"] != args.stage - 1:
-                raise ValueError(f"{run_dir / CHECKPOINT} is stage {previous['stage']}, "
-                                 f"not {args.stage - 1}")
-        elif (run_dir / CHECKPOINT).exists() and not args.resume:
-            raise FileExistsError(f"{run_dir} already has a checkpoint: pass --resume to "
-                                  "continue it, or choose another --name")
-        if args.resume and not (run_dir / CHECKPOINT).exists():
-            raise FileNotFoundError(f"nothing to resume: no {run_dir / CHECKPOINT}")
-        device = pick_device(args.device)
-        torch.manual_seed(args.seed)
-        continuing = args.resume or args.stage > 0
-        if args.config:
-            cfg, source = Config.load(args.config), str(args.config)
-        elif continuing and (run_dir / CONFIG).is_file():
-            # The run's own settings (e.g. --no-temporal), not the preset's.
-            cfg, source = Config.load(run_dir / CONFIG), str(run_dir / CONFIG)
-            if args.preset:
-                print(f"note: continuing with {source}; --preset is ignored", file=sys.stderr)
-        else:
-            cfg, source = preset(args.preset or "cpu"), f"preset {args.preset or 'cpu'}"
-        if args.no_temporal:
-            if continuing and cfg.generator.temporal:
-                raise ValueError(f"{source} uses temporal smoothing; --no-temporal applies to a "
-                                 "new run")
-            cfg.generator.temporal = False
-        prepared = args.target
-        if prepared.is_file() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-            raise ValueError("with several processes, prepare the target first "
-                             "(python data/video2data.py VIDEO -o DIR) and pass --target DIR")
-        if prepared.is_file():
-            prepared = run_dir / "target_set"
-            if not (prepared / "meta.json").is_file():
-                print(f"preparing {args.target} -> {prepared}", file=sys.stderr)
-                prepare_video(args.target, prepared, make_detector("auto", segmentation=True),
-                              size=(cfg.data.prepared_size, cfg.data.prepared_size),
-                              progress=not args.quiet)
-        meta = PreparedMeta.load(prepared)
-        if not 0 <= args.stage < len(cfg.train.stages):
-            raise ValueError(f"{source} has stages 0..{len(cfg.train.stages) - 1}, not "
-                             f"{args.stage}; a run saved before a stage existed can take one "
-                             "with --config (its config.json with the stage added)")
-        stage = cfg.train.stages[args.stage]
-        size = (stage.width, stage.height)
-        end = training_end(args, run_dir, meta.frames, continuing)
-        target = TargetSet.load(prepared, size, range(0, end))
-        info = TargetInfo.measure(prepared.resolve(), read_sequence(prepared / "keypoints"),
-                                  (0, end), meta.size, size, meta.fps)
-        plate = target.plate(cfg.data.plate_frames) if cfg.generator.composite else None
-        trainer = Trainer(cfg, target, run_dir, device, stage=args.stage, seed=args.seed,
-                          plate=plate, log=lambda m: print(m, file=sys.stderr))
-        if args.resume:
-            trainer.resume()
-        else:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            if previous is not None:
-                trainer.start_from_stage(previous)
-                trainer.dist.barrier()  # every process has read the earlier stage
+    with quiet_third_party(args.verbose):
+        run_dir = args.weights_dir / args.name
+        try:
+            if args.split is not None and not 0 < args.split <= 1:
+                raise ValueError("--split must be in (0, 1]")
+            previous = None
+            if args.stage > 0 and not args.resume:
+                if not (run_dir / CHECKPOINT).exists():
+                    raise FileNotFoundError(f"stage {args.stage} starts from stage {args.stage - 1} "
+                                            f"of the same run: no {run_dir / CHECKPOINT}")
+                previous = torch.load(run_dir / CHECKPOINT, map_location="cpu", weights_only=False)
+                if previous["stage"] != args.stage - 1:
+                    raise ValueError(f"{run_dir / CHECKPOINT} is stage {previous['stage']}, "
+                                     f"not {args.stage - 1}")
+            elif (run_dir / CHECKPOINT).exists() and not args.resume:
+                raise FileExistsError(f"{run_dir} already has a checkpoint: pass --resume to "
+                                      "continue it, or choose another --name")
+            if args.resume and not (run_dir / CHECKPOINT).exists():
+                raise FileNotFoundError(f"nothing to resume: no {run_dir / CHECKPOINT}")
+            device = pick_device(args.device)
+            torch.manual_seed(args.seed)
+            continuing = args.resume or args.stage > 0
+            if args.config:
+                cfg, source = Config.load(args.config), str(args.config)
+            elif continuing and (run_dir / CONFIG).is_file():
+                # The run's own settings (e.g. --no-temporal), not the preset's.
+                cfg, source = Config.load(run_dir / CONFIG), str(run_dir / CONFIG)
+                if args.preset:
+                    print(f"note: continuing with {source}; --preset is ignored", file=sys.stderr)
+            else:
+                cfg, source = preset(args.preset or "cpu"), f"preset {args.preset or 'cpu'}"
+            if args.no_temporal:
+                if continuing and cfg.generator.temporal:
+                    raise ValueError(f"{source} uses temporal smoothing; --no-temporal applies to a "
+                                     "new run")
+                cfg.generator.temporal = False
+            prepared = args.target
+            if prepared.is_file() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+                raise ValueError("with several processes, prepare the target first "
+                                 "(python data/video2data.py VIDEO -o DIR) and pass --target DIR")
+            if prepared.is_file():
+                prepared = run_dir / "target_set"
+                if not (prepared / "meta.json").is_file():
+                    print(f"preparing {args.target} -> {prepared}", file=sys.stderr)
+                    prepare_video(args.target, prepared, make_detector("auto", segmentation=True),
+                                  size=(cfg.data.prepared_size, cfg.data.prepared_size),
+                                  progress=not args.quiet)
+            meta = PreparedMeta.load(prepared)
+            if not 0 <= args.stage < len(cfg.train.stages):
+                raise ValueError(f"{source} has stages 0..{len(cfg.train.stages) - 1}, not "
+                                 f"{args.stage}; a run saved before a stage existed can take one "
+                                 "with --config (its config.json with the stage added)")
+            stage = cfg.train.stages[args.stage]
+            size = (stage.width, stage.height)
+            end = training_end(args, run_dir, meta.frames, continuing)
+            target = TargetSet.load(prepared, size, range(0, end))
+            stride = 2 ** (cfg.generator.n_downsampling + stage.n_local_enhancers)
+            info = TargetInfo.measure(prepared.resolve(), read_sequence(prepared / "keypoints"),
+                                      (0, end), meta.size, size, meta.fps,
+                                      window_multiple=stride if cfg.generator.person_window else None)
+            plate = target.plate(cfg.data.plate_frames) if cfg.generator.composite else None
+            trainer = Trainer(cfg, target, run_dir, device, stage=args.stage, seed=args.seed,
+                              plate=plate, log=lambda m: print(m, file=sys.stderr),
+                              window=info.window)
+            if args.resume:
+                trainer.resume()
+            else:
+                run_dir.mkdir(parents=True, exist_ok=True)
+                if previous is not None:
+                    trainer.start_from_stage(previous)
+                    trainer.dist.barrier()  # every process has read the earlier stage
+                    if trainer.dist.main:
+                        (run_dir / CHECKPOINT).rename(run_dir / f"checkpoint_stage{args.stage - 1}.pt")
                 if trainer.dist.main:
-                    (run_dir / CHECKPOINT).rename(run_dir / f"checkpoint_stage{args.stage - 1}.pt")
-            if trainer.dist.main:
-                info.save(run_dir)
-        if args.iters:
-            trainer.planned = args.iters
-        if args.resume:
-            print(f"resumed at iteration {trainer.iteration} of {trainer.planned}", file=sys.stderr)
-        deadline = None
-        if args.minutes and not args.resume:
-            deadline = time.time() + args.minutes * 60
-            trainer.plan_minutes(args.minutes)
-        trainer.train(save_every=args.save_every, progress=not args.quiet, deadline=deadline)
-    except (InputError, NoPersonError, TooFewFramesError, FileExistsError, FileNotFoundError,
-            ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"interrupted: the last checkpoint is in {run_dir}; continue with --resume",
-              file=sys.stderr)
-        return 130
-    print(f"trained {trainer.iteration} iterations -> {run_dir}", file=sys.stderr)
-    return 0
+                    info.save(run_dir)
+            if args.iters:
+                trainer.planned = args.iters
+            if args.resume:
+                print(f"resumed at iteration {trainer.iteration} of {trainer.planned}", file=sys.stderr)
+            deadline = None
+            if args.minutes and not args.resume:
+                deadline = time.time() + args.minutes * 60
+                trainer.plan_minutes(args.minutes)
+            trainer.train(save_every=args.save_every, progress=not args.quiet, deadline=deadline)
+        except (InputError, NoPersonError, TooFewFramesError, FileExistsError, FileNotFoundError,
+                ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print(f"interrupted: the last checkpoint is in {run_dir}; continue with --resume",
+                  file=sys.stderr)
+            return 130
+        print(f"trained {trainer.iteration} iterations -> {run_dir}", file=sys.stderr)
+        return 0
 
 
 if __name__ == "__main__":

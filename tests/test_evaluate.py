@@ -68,10 +68,22 @@ def test_held_out_split_and_verdict():
         held_out_split(0.5, 330, 412)
     with pytest.raises(ValueError, match="no held-out frames"):
         held_out_split(None, 411, 412)
-    good, bad = {"ssim": 0.7, "psnr": 20.0}, {"ssim": 0.7, "psnr": 18.0}
-    retrieval = {"ssim": 0.6, "psnr": 19.0}
-    assert "beats" in retrieval_verdict("m", good, retrieval)
-    assert "does NOT beat" in retrieval_verdict("m", bad, retrieval)
+
+    def scores(body: float, pixels: float, torso: float) -> dict:
+        return {"body": {"ssim": body}, "pose_distance": {
+            "pixels": pixels, "torso_fraction": torso, "missed_per_frame": 0.5}}
+
+    retrieval = scores(0.69, 13.9, 0.22)
+    verdict = retrieval_verdict("m", scores(0.76, 5.5, 0.087), retrieval)
+    assert verdict.startswith("m beats") and "body SSIM 0.760 vs 0.690" in verdict
+    assert "does NOT beat nearest-skeleton retrieval (body SSIM)" in retrieval_verdict(
+        "m", scores(0.68, 5.5, 0.087), retrieval)
+    assert "(pose distance, pose distance under 0.10" in retrieval_verdict(
+        "m", scores(0.76, 14.0, 0.2), retrieval)
+    assert "(pose distance under 0.10 of the torso)" in retrieval_verdict(
+        "m", scores(0.76, 12.0, 0.15), retrieval)
+    nothing_found = scores(0.76, float("nan"), float("nan"))
+    assert "does NOT" in retrieval_verdict("m", nothing_found, retrieval)
 
 
 def test_ablation_rows_follow_the_papers_order():
