@@ -68,8 +68,9 @@ def pose_distance(detected: np.ndarray, reference: np.ndarray,
                   min_conf: float = 0.1) -> dict[str, float]:
     """The paper's pose metrics for skeletons detected on generated frames against the input
     skeletons (both (N, 18, 3)): mean L2 distance in pixels and in units of the reference's
-    torso size over the joints found in both, and the mean number of the reference's joints
-    per frame that the detector missed."""
+    torso size over the joints found in both, the mean number of the reference's joints per
+    frame that the detector missed, and the fraction of the reference's joints it missed
+    (a distance over the joints found says nothing of the frames where nobody was found)."""
     ref_seen = reference[..., 2] > min_conf
     both = ref_seen & (detected[..., 2] > min_conf)
     d = np.linalg.norm(detected[..., :2] - reference[..., :2], axis=-1)
@@ -80,6 +81,7 @@ def pose_distance(detected: np.ndarray, reference: np.ndarray,
         "torso_fraction": float((d / np.where(torso > 0, torso, 1))[usable].mean())
         if usable.any() else math.nan,
         "missed_per_frame": float((ref_seen & ~both).sum(-1).mean()),
+        "missed_fraction": float((ref_seen & ~both).sum() / ref_seen.sum()) if ref_seen.any() else math.nan,
     }
 
 
@@ -131,23 +133,28 @@ def held_out_split(fraction: float | None, trained_end: int, n: int) -> int:
 
 
 POSE_LIMIT = 0.10  # pose distance a model must stay under, as a fraction of the torso
+MISSED_LIMIT = 0.10  # fraction of the input's joints the detector may miss on a model's frames
 
 
 def retrieval_verdict(name: str, scores: dict, retrieval: dict) -> str:
     """Whether ``name`` beats nearest-skeleton retrieval where a lookup of the training frames
     cannot cheat: body SSIM (the person, not the background) and pose distance (the person
-    drawn where the skeleton is), with its pose distance under POSE_LIMIT of the torso. One
-    line with the figures; "does NOT" and the failed checks when it does not."""
+    drawn where the skeleton is), with its pose distance under POSE_LIMIT of the torso and the
+    detector missing at most MISSED_LIMIT of the input's joints on its frames (a distance over
+    the few joints found on a smear would look fine). One line with the figures; "does NOT"
+    and the failed checks when it does not."""
     body, ref_body = scores["body"]["ssim"], retrieval["body"]["ssim"]
     pose, ref_pose = scores["pose_distance"], retrieval["pose_distance"]
     figures = (f"body SSIM {body:.3f} vs {ref_body:.3f}, pose distance {pose['pixels']:.1f} px "
                f"= {pose['torso_fraction']:.3f} of the torso vs {ref_pose['pixels']:.1f} px, "
-               f"missed joints {pose['missed_per_frame']:.2f} vs "
+               f"missed joints {pose['missed_per_frame']:.2f} ({pose['missed_fraction']:.0%}) vs "
                f"{ref_pose['missed_per_frame']:.2f} per frame")
     failed = [what for ok, what in (
         (body > ref_body, "body SSIM"),
         (pose["pixels"] < ref_pose["pixels"], "pose distance"),
         (pose["torso_fraction"] < POSE_LIMIT, f"pose distance under {POSE_LIMIT:.2f} of the torso"),
+        (pose["missed_fraction"] <= MISSED_LIMIT,
+         f"at most {MISSED_LIMIT:.0%} of the joints missed"),
     ) if not ok]  # NaN (nothing detected) fails every comparison
     if not failed:
         return f"{name} beats nearest-skeleton retrieval: {figures}"

@@ -32,6 +32,8 @@ def test_skeleton_shifted_by_5_px_is_5_px_away():
     assert d["pixels"] == pytest.approx(5.0)
     assert d["torso_fraction"] == pytest.approx(5.0 / np.hypot(16, 35))
     assert d["missed_per_frame"] == pytest.approx(0.5)
+    seen = (ref[..., 2] > 0.1).sum()
+    assert d["missed_fraction"] == pytest.approx(1 / seen)
 
 
 def test_body_box_and_region_scores():
@@ -69,9 +71,10 @@ def test_held_out_split_and_verdict():
     with pytest.raises(ValueError, match="no held-out frames"):
         held_out_split(None, 411, 412)
 
-    def scores(body: float, pixels: float, torso: float) -> dict:
+    def scores(body: float, pixels: float, torso: float, missed: float = 0.03) -> dict:
         return {"body": {"ssim": body}, "pose_distance": {
-            "pixels": pixels, "torso_fraction": torso, "missed_per_frame": 0.5}}
+            "pixels": pixels, "torso_fraction": torso, "missed_per_frame": 0.5,
+            "missed_fraction": missed}}
 
     retrieval = scores(0.69, 13.9, 0.22)
     verdict = retrieval_verdict("m", scores(0.76, 5.5, 0.087), retrieval)
@@ -82,7 +85,9 @@ def test_held_out_split_and_verdict():
         "m", scores(0.76, 14.0, 0.2), retrieval)
     assert "(pose distance under 0.10 of the torso)" in retrieval_verdict(
         "m", scores(0.76, 12.0, 0.15), retrieval)
-    nothing_found = scores(0.76, float("nan"), float("nan"))
+    assert "(at most 10% of the joints missed)" in retrieval_verdict(
+        "m", scores(0.76, 5.5, 0.087, missed=0.45), retrieval)
+    nothing_found = scores(0.76, float("nan"), float("nan"), missed=1.0)
     assert "does NOT" in retrieval_verdict("m", nothing_found, retrieval)
 
 
