@@ -20,7 +20,7 @@ $(STAMP): requirements.txt setup.py pyproject.toml
 	touch $@
 
 demo-data: setup
-	$(PY) -m edn.demo_data $(DEMO)
+	$(PY) -m edn.preparation.demo_data $(DEMO)
 
 # Target person: the man on the beam seen from behind (Pose2Sim cam03), trained on his first
 # 80 frames; the last 20 are held out for the verdict. Source: his motion seen by cam04.

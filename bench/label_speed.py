@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from edn.skeleton import render_label_map  # noqa: E402
+from edn.core.skeleton import render_label_map  # noqa: E402
 
 
 def random_poses(n: int, size: int, seed: int = 0) -> np.ndarray:

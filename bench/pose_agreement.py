@@ -22,9 +22,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from edn.keypoints import read_sequence  # noqa: E402
-from edn.pose_metrics import pck  # noqa: E402
-from edn.video import open_frames  # noqa: E402
+from edn.core.keypoints import read_sequence  # noqa: E402
+from edn.core.video import open_frames  # noqa: E402
+from edn.evaluation.pose_metrics import pck  # noqa: E402
 from pose_detector.extract import extract_track, make_detector  # noqa: E402
 
 TRIAL = (ROOT.parent / "shared/data/pose2sim/Pose2Sim/S00_Demo_BatchSession/"

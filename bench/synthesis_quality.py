@@ -30,9 +30,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edn.data_prep import PreparedMeta, keypoints_to_original, motion_box, prepare_video
-from edn.keypoints import read_sequence
-from edn.runtime import ENV_VAR, PATHS, cpu_plan
+from edn.core.keypoints import read_sequence
+from edn.core.runtime import ENV_VAR, PATHS, cpu_plan
+from edn.preparation.prepare import PreparedMeta, keypoints_to_original, motion_box, prepare_video
 from pose_detector.extract import make_detector
 
 ROOT = Path(__file__).resolve().parents[1]

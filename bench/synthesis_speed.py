@@ -1,6 +1,6 @@
 """Synthesis speed: our fast path vs a plain fp32 eager run of the same architecture.
 
-The fast path is the one edn.runtime.cpu_plan() picks for this CPU (bf16 with native bf16,
+The fast path is the one edn.core.runtime.cpu_plan() picks for this CPU (bf16 with native bf16,
 else fp32 Winograd); `--cpu-path fp32` measures the fp32 path on a bf16 machine, and
 `--emulate-avx2` caps oneDNN, MKL and ATen at AVX2 in the workers, to approximate an
 AVX2-only CPU (the figures it gives are labelled so: a real AVX2 machine has other caches
@@ -19,13 +19,13 @@ under the same load); `min` is the figure to quote, `median` shows the noise.
     plain        fp32 eager: torch.no_grad for inference; for training pix2pixHD's step
                  written plainly (D on fake-detached, real and fake; G's backward also fills
                  D's gradients; for-loop Adam).
-  worker "tuned": after edn.fast.keep_freed_memory(), as our trainer and renderer run.
+  worker "tuned": after edn.inference.fast.keep_freed_memory(), as our trainer and renderer run.
     plain_tuned  the same plain code: isolates what the allocator alone gives.
-    fast_eager   inference: edn.fast.FastGenerator (bf16 path: bf16 weights, bf16 Winograd
+    fast_eager   inference: edn.inference.fast.FastGenerator (bf16 path: bf16 weights, bf16 Winograd
                  3x3 convolutions from 512 channels; fp32 path: fp32 Winograd from 256
                  channels, narrow RGB head; inference_mode) - what main/test.py runs.
     fast         inference: the same compiled (torch.compile, frozen weights); training:
-                 edn.train_step.TemporalPix2PixHD with fast=True (bf16 path: bf16
+                 edn.training.pix2pixhd_stage.TemporalPix2PixHD with fast=True (bf16 path: bf16
                  autocast; fp32 path: fp32 Winograd with its own backward);
                  --compile-training adds torch.compile'd G passes (bf16 path).
     ours_fp32    training: TemporalPix2PixHD with fast=False.
@@ -50,13 +50,14 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from edn.config import LossConfig, TrainConfig
-from edn.fast import FastGenerator, Precision, keep_freed_memory
-from edn.runtime import ENV_VAR, PATHS, cpu_plan
-from edn.losses import feature_matching_loss, lsgan_loss
+from edn.core.config import LossConfig, TrainConfig
+from edn.core.runtime import ENV_VAR, PATHS, Precision, cpu_plan, keep_freed_memory
+from edn.inference.fast import FastGenerator
 from edn.models.discriminator import MultiscaleDiscriminator
 from edn.models.generator import GlobalGenerator
-from edn.train_step import FramePair, TemporalPix2PixHD, generate_pair
+from edn.models.losses import feature_matching_loss, lsgan_loss
+from edn.training.pix2pixhd_stage import TemporalPix2PixHD
+from edn.training.stage import FramePair, generate_pair
 
 SIZE = 256
 # What --emulate-avx2 sets in the workers: oneDNN, MKL and ATen's own kernels capped at AVX2.
@@ -66,7 +67,7 @@ AVX2_ENV = {"ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2", "AT
 class Worker:
     """A child process that owns its variants and times one call of a variant on request.
     Plain runs in a child left with glibc's default allocator (what the reference code
-    gets); ours in a child where edn.fast.keep_freed_memory() applies, as in our trainer.
+    gets); ours in a child where edn.inference.fast.keep_freed_memory() applies, as in our trainer.
     Only one child works at a time, so each round compares times under the same load."""
 
     def __init__(self, args: list[str]) -> None:

@@ -21,10 +21,9 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from edn.fast import keep_freed_memory
+from edn.core.runtime import cpu_plan, keep_freed_memory
 from edn.models.narrow_conv import NarrowConv
 from edn.models.winograd import tile_for, transform_weight, winograd_conv3x3
-from edn.runtime import cpu_plan
 
 _FLUSH = torch.empty(64 * 2**20)  # 256 MB
 

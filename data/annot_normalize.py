@@ -18,40 +18,37 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edn import normalize
-from edn.console import VERBOSE_HELP, quiet_third_party
-from edn.contact_sheet import normalization_sheet
-from edn.io import staged_dir
-from edn.keypoints import read_sequence, write_sequence
-from edn.video import InputError
-
-
-class UsageError(Exception):
-    """A problem with the inputs, reported as one line without a traceback."""
+from edn.core.cli import add_common_flags, run_command
+from edn.core.errors import InputError, OutputExistsError
+from edn.core.io import staged_dir
+from edn.core.keypoints import read_sequence, write_sequence
+from edn.core.paths import FRAMES, KEYPOINTS, META
+from edn.preparation import normalize
+from edn.preparation.contact_sheet import normalization_sheet
 
 
 def load_prepared(folder: Path, role: str) -> tuple[dict, np.ndarray]:
-    meta_path = folder / "meta.json"
+    meta_path = folder / META
     if not meta_path.is_file():
-        raise UsageError(f"{role} {folder}: not a prepared set (no meta.json); "
+        raise InputError(f"{role} {folder}: not a prepared set (no {META}); "
                          f"make one with data/video2data.py")
-    if not (folder / "keypoints").is_dir():
-        raise UsageError(f"{role} {folder}: no keypoints/ folder")
+    if not (folder / KEYPOINTS).is_dir():
+        raise InputError(f"{role} {folder}: no {KEYPOINTS}/ folder")
     meta = json.loads(meta_path.read_text())
     try:
-        poses = read_sequence(folder / "keypoints")
-    except FileNotFoundError as err:
-        raise UsageError(f"{role} {folder}: {err}") from None
+        poses = read_sequence(folder / KEYPOINTS)
+    except InputError as err:
+        raise InputError(f"{role} {folder}: {err}") from None
     return meta, poses
 
 
 def run(args: argparse.Namespace) -> Path:
     if args.output.exists() and not args.overwrite:
-        raise UsageError(f"{args.output} exists; pass --overwrite to replace it")
+        raise OutputExistsError(f"{args.output} exists; pass --overwrite to replace it")
     source_meta, source_poses = load_prepared(args.source, "source")
     target_meta, target_poses = load_prepared(args.target, "target")
     if source_meta.get("size") != target_meta.get("size"):
-        raise UsageError(f"frame sizes differ (source {source_meta.get('size')}, target "
+        raise InputError(f"frame sizes differ (source {source_meta.get('size')}, target "
                          f"{target_meta.get('size')}); prepare both with the same --size")
     settings = dict(alpha=args.alpha, beta=args.beta, conf_threshold=args.conf_threshold,
                     min_frames=args.min_frames)
@@ -60,7 +57,7 @@ def run(args: argparse.Namespace) -> Path:
         try:
             stats[role] = normalize.ankle_stats(poses, **settings)
         except normalize.TooFewFramesError as err:
-            raise UsageError(f"{role} {getattr(args, role)}: {err}") from None
+            raise InputError(f"{role} {getattr(args, role)}: {err}") from None
     fit = normalize.fit_normalization(source_poses, stats["source"], stats["target"],
                                       args.normalize, args.conf_threshold)
     transforms, normalized = fit.transforms, fit.normalized
@@ -68,11 +65,8 @@ def run(args: argparse.Namespace) -> Path:
     jumps = normalize.identity_jumps(source_poses, conf_threshold=args.conf_threshold)
     if warning := normalize.jumps_warning(jumps):
         print(warning)
-    try:
-        sheet = normalization_sheet(args.target / "frames", target_poses, normalized, transforms,
-                                    stats["target"], args.sheet_tiles, args.conf_threshold)
-    except InputError as err:
-        raise UsageError(str(err)) from None
+    sheet = normalization_sheet(args.target / FRAMES, target_poses, normalized, transforms,
+                                stats["target"], args.sheet_tiles, args.conf_threshold)
     params = {
         "source": str(args.source), "target": str(args.target), "size": source_meta["size"],
         **settings, "fit": fit.fit, "requested_fit": fit.requested,
@@ -84,7 +78,7 @@ def run(args: argparse.Namespace) -> Path:
         "frames": transforms.to_dict(),
     }
     with staged_dir(args.output, overwrite=args.overwrite) as out:
-        write_sequence(out / "keypoints", normalized,
+        write_sequence(out / KEYPOINTS, normalized,
                        Path(source_meta.get("source", "source")).stem)
         (out / "norm_params.json").write_text(json.dumps(params, indent=1))
         cv2.imwrite(str(out / "contact_sheet.png"), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
@@ -124,19 +118,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sheet-tiles", type=int, default=12,
                    help="source frames shown on the contact sheet (default %(default)s)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
-    p.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
+    add_common_flags(p)
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    with quiet_third_party(args.verbose):
-        try:
-            run(args)
-        except UsageError as err:
-            print(f"annot_normalize: error: {err}", file=sys.stderr)
-            return 1
+
+    def body() -> int:
+        run(args)
         return 0
+
+    return run_command(body, args.verbose, "interrupted: nothing was written")
 
 
 if __name__ == "__main__":

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from edn.console import VERBOSE_HELP, quiet_third_party
-from edn.data_prep import parse_size, prepare_video
-from edn.video import InputError
-from pose_detector.extract import DETECTORS, NoPersonError, make_detector
+from edn.core.cli import add_common_flags, run_command
+from edn.core.paths import WEIGHTS_HELP
+from edn.preparation.prepare import parse_size, prepare_video
+from pose_detector.extract import DETECTORS, make_detector
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -31,29 +32,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="skip person segmentation masks (faster)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing DIR")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
+    p.add_argument("--weights-dir", type=Path, help=WEIGHTS_HELP)
+    add_common_flags(p)
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    with quiet_third_party(args.verbose):
-        try:
-            size = parse_size(args.size)
-            detector = make_detector(args.detector, segmentation=not args.no_masks)
-            meta = prepare_video(args.video, args.out, detector, size=size, margin=args.margin,
-                                 masks=not args.no_masks, overwrite=args.overwrite,
-                                 progress=not args.quiet)
-        except (InputError, NoPersonError, FileExistsError, FileNotFoundError, ValueError) as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 1
-        except KeyboardInterrupt:
-            print("interrupted: nothing was written", file=sys.stderr)
-            return 130
-        box = ", ".join(f"{v:.0f}" for v in meta.crop_box)
-        print(f"{meta.frames} frames ({meta.frames_with_person} with a person), crop box ({box}) "
-              f"-> {args.out}", file=sys.stderr)
-        return 0
+    return run_command(lambda: run(args), args.verbose, "interrupted: nothing was written")
+
+
+def run(args: argparse.Namespace) -> int:
+    size = parse_size(args.size)
+    detector = make_detector(args.detector, segmentation=not args.no_masks,
+                             weights=args.weights_dir)
+    meta = prepare_video(args.video, args.out, detector, size=size, margin=args.margin,
+                         masks=not args.no_masks, overwrite=args.overwrite,
+                         progress=not args.quiet)
+    box = ", ".join(f"{v:.0f}" for v in meta.crop_box)
+    print(f"{meta.frames} frames ({meta.frames_with_person} with a person), crop box ({box}) "
+          f"-> {args.out}", file=sys.stderr)
+    return 0
 
 
 if __name__ == "__main__":

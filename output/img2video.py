@@ -6,8 +6,9 @@ import json
 import sys
 from pathlib import Path
 
-from edn.console import VERBOSE_HELP, quiet_third_party
-from edn.video import InputError, assemble_video
+from edn.core.cli import add_common_flags, run_command
+from edn.core.errors import UserError
+from edn.core.video import assemble_video
 
 
 def source_fps(frames_dir: Path) -> float | None:
@@ -33,21 +34,19 @@ def main(argv: list[str] | None = None) -> int:
                    help="frame folders placed left of the result, in this order, frames "
                         "matched by file name (e.g. OUT/source OUT/labels)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
+    add_common_flags(p)
     args = p.parse_args(argv)
-    with quiet_third_party(args.verbose):
-        fps = args.fps or source_fps(args.frames) or 30.0
-        if fps <= 0:
-            print("error: --fps must be positive", file=sys.stderr)
-            return 1
-        try:
-            path, n = assemble_video([*args.side_by_side, args.frames], args.out, fps,
-                                     progress=not args.quiet)
-        except InputError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 1
-        print(f"{n} frames at {fps:g} fps -> {path}", file=sys.stderr)
-        return 0
+    return run_command(lambda: run(args), args.verbose, "interrupted: nothing was written")
+
+
+def run(args: argparse.Namespace) -> int:
+    fps = args.fps or source_fps(args.frames) or 30.0
+    if fps <= 0:
+        raise UserError("--fps must be positive")
+    path, n = assemble_video([*args.side_by_side, args.frames], args.out, fps,
+                             progress=not args.quiet)
+    print(f"{n} frames at {fps:g} fps -> {path}", file=sys.stderr)
+    return 0
 
 
 if __name__ == "__main__":

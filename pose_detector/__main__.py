@@ -4,14 +4,16 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
-from edn.console import VERBOSE_HELP, quiet_third_party
-from edn.io import staged_dir
-from edn.keypoints import write_sequence
-from edn.skeleton import draw_skeleton
-from edn.video import InputError, Mp4Writer, open_frames
-from pose_detector.extract import (DETECTORS, NoPersonError, check_output_dir, extract_track,
-                                   make_detector)
+from edn.core.cli import add_common_flags, run_command
+from edn.core.errors import UserError
+from edn.core.io import staged_dir
+from edn.core.keypoints import write_sequence
+from edn.core.paths import WEIGHTS_HELP
+from edn.core.skeleton import draw_skeleton
+from edn.core.video import Mp4Writer, open_frames
+from pose_detector.extract import DETECTORS, check_output_dir, extract_track, make_detector
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -42,41 +44,38 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--overwrite", action="store_true",
                    help="replace a non-empty --write-json folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
+    p.add_argument("--weights-dir", type=Path, help=WEIGHTS_HELP)
+    add_common_flags(p)
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    with quiet_third_party(args.verbose):
-        try:
-            check_output_dir(args.write_json, args.overwrite)
-            frames = open_frames(args.input, fps=args.fps)
-            detector = make_detector(args.detector)
-            start = time.perf_counter()
-            if args.workers is not None and args.workers < 1:
-                raise ValueError(f"--workers must be at least 1, not {args.workers}")
-            track = extract_track(frames, detector, smooth=not args.no_smooth,
-                                  progress=not args.quiet, workers=args.workers)
-            with staged_dir(args.write_json, overwrite=True) as tmp:
-                write_sequence(tmp, track.keypoints, frames.stem)
-            seconds = time.perf_counter() - start
-            n = len(track.keypoints)
-            print(f"{n} frames ({track.found.sum()} with a person, {track.side_swapped.sum()} "
-                  f"left/right-corrected) in {seconds:.1f} s = {n / seconds:.1f} frames/s "
-                  f"-> {args.write_json}", file=sys.stderr)
-            if args.render_video:
-                with Mp4Writer(args.render_video, frames.fps) as video:
-                    for frame, pose in zip(frames, track.keypoints):
-                        video.write(draw_skeleton(frame, pose))
-                print(f"skeleton video -> {args.render_video}", file=sys.stderr)
-        except (InputError, NoPersonError, FileExistsError, ValueError) as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 1
-        except KeyboardInterrupt:
-            print("interrupted", file=sys.stderr)
-            return 130
-        return 0
+    return run_command(lambda: run(args), args.verbose, "interrupted")
+
+
+def run(args: argparse.Namespace) -> int:
+    check_output_dir(args.write_json, args.overwrite)
+    frames = open_frames(args.input, fps=args.fps)
+    detector = make_detector(args.detector, weights=args.weights_dir)
+    start = time.perf_counter()
+    if args.workers is not None and args.workers < 1:
+        raise UserError(f"--workers must be at least 1, not {args.workers}")
+    track = extract_track(frames, detector, smooth=not args.no_smooth,
+                          progress=not args.quiet, workers=args.workers)
+    with staged_dir(args.write_json, overwrite=True) as tmp:
+        write_sequence(tmp, track.keypoints, frames.stem)
+    seconds = time.perf_counter() - start
+    n = len(track.keypoints)
+    print(f"{n} frames ({track.found.sum()} with a person, {track.side_swapped.sum()} "
+          f"left/right-corrected) in {seconds:.1f} s = {n / seconds:.1f} frames/s "
+          f"-> {args.write_json}", file=sys.stderr)
+    if args.render_video:
+        with Mp4Writer(args.render_video, frames.fps) as video:
+            for frame, pose in zip(frames, track.keypoints):
+                video.write(draw_skeleton(frame, pose))
+        print(f"skeleton video -> {args.render_video}", file=sys.stderr)
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
 """Video -> one person's keypoint track: detect and track the dancer, then clean the track."""
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import queue
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -12,20 +12,18 @@ from typing import Callable, Iterable
 import numpy as np
 from tqdm import tqdm
 
-from edn.keypoints import NUM_JOINTS
-from edn.video import FrameSource
+from edn.core.errors import NoPersonError, OutputExistsError, UserError
+from edn.core.keypoints import NUM_JOINTS
+from edn.core.paths import weights_dir
+from edn.core.video import FrameSource
 from pose_detector.base import Detector, PersonPose, swap_world_sides
 from pose_detector.filtering import fix_side_swaps, median_filter
 from pose_detector.tracking import MainPersonTracker, same_person
 
-WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
+log = logging.getLogger(__name__)
 DETECTORS = ("auto", "mediapipe")
 # CMU's COCO body model as converted for PyTorch, and tensorboy's.
 OPENPOSE_WEIGHTS = (Path("body_pose_model.pth"), Path("pose_model.pth"))
-
-
-class NoPersonError(Exception):
-    """No person was found in any frame."""
 
 
 @dataclass
@@ -38,17 +36,20 @@ class Track:
     detector: str
 
 
-def make_detector(name: str = "auto", segmentation: bool = False) -> Detector:
+def make_detector(name: str = "auto", segmentation: bool = False,
+                  weights: Path | None = None) -> Detector:
     """The detector called ``name``. ``auto`` picks the OpenPose backend when its weights are
-    in weights/ and that backend is available, else MediaPipe BlazePose (bundled)."""
+    in the weights folder (``weights``, default ``edn.core.paths.weights_dir()``) and that
+    backend is available, else MediaPipe BlazePose (bundled)."""
     if name not in DETECTORS:
-        raise ValueError(f"unknown detector {name!r}; one of {', '.join(DETECTORS)}")
+        raise UserError(f"unknown detector {name!r}; one of {', '.join(DETECTORS)}")
     # The PyTorch OpenPose backend is not part of this version; `auto` always means MediaPipe.
-    found = [p.name for p in OPENPOSE_WEIGHTS if (WEIGHTS_DIR / p).is_file()]
+    folder = weights_dir(weights)
+    found = [p.name for p in OPENPOSE_WEIGHTS if (folder / p).is_file()]
     if name == "auto" and found:
-        print(f"OpenPose weights found in weights/ ({', '.join(found)}), but this version has "
-              "no OpenPose backend: using MediaPipe BlazePose", file=sys.stderr)
-    from pose_detector.mediapipe_backend import MediaPipeDetector
+        log.info("OpenPose weights found in %s (%s), but this version has no OpenPose backend: "
+                 "using MediaPipe BlazePose", folder, ", ".join(found))
+    from pose_detector.backends.mediapipe import MediaPipeDetector
     return MediaPipeDetector(segmentation=segmentation)
 
 
@@ -237,4 +238,4 @@ def check_output_dir(path: str | os.PathLike, overwrite: bool) -> None:
     """Refuse to replace a non-empty folder unless asked to."""
     path = Path(path)
     if path.exists() and (not path.is_dir() or any(path.iterdir())) and not overwrite:
-        raise FileExistsError(f"{path} exists and is not empty (use --overwrite to replace it)")
+        raise OutputExistsError(f"{path} exists and is not empty (use --overwrite to replace it)")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edn.keypoints import FLIP_INDEX, torso_size
+from edn.core.keypoints import FLIP_INDEX, torso_size
 
 # Joints whose left/right labels a detector can swap (all but nose and neck).
 SIDED = np.array([i for i, j in enumerate(FLIP_INDEX) if i != j])

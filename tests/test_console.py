@@ -2,11 +2,11 @@
 import subprocess
 import sys
 
-from edn.console import is_noise
+from edn.core.console import is_noise
 
 SCRIPT = r"""
 import logging, os, sys
-from edn.console import quiet_third_party
+from edn.core.console import quiet_third_party
 with quiet_third_party(verbose=sys.argv[1] == "verbose"):
     os.write(2, b"W0000 00:00:1796398408.449582    6360 inference_feedback_manager.cc:114] Feedback\n")
     os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n")

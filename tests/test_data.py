@@ -4,9 +4,11 @@ from pathlib import Path
 
 import numpy as np
 
-from edn.data import (background_plate, batch_indices, pair_order, person_cover, scale_keypoints, to_tensor,
-                      to_uint8)
-from edn.video import assemble_video, open_frames, write_image_rgb
+from edn.core.keypoints import scale_keypoints
+from edn.core.tensors import to_tensor, to_uint8
+from edn.core.video import assemble_video, open_frames, write_image_rgb
+from edn.preparation.target_set import background_plate, person_cover
+from edn.training.data import batch_indices, pair_order
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,10 +1,16 @@
 import numpy as np
 import pytest
 
-from edn.data_prep import (choose_crop_box, crop_resize, keypoints_to_crop,
-                           keypoints_to_original, parse_size)
-from edn.io import staged_dir
-from edn.video import Mp4Writer, open_frames
+from edn.core.errors import UserError
+from edn.core.io import staged_dir
+from edn.core.video import Mp4Writer, open_frames
+from edn.preparation.prepare import (
+    choose_crop_box,
+    crop_resize,
+    keypoints_to_crop,
+    keypoints_to_original,
+    parse_size,
+)
 
 
 def track_in_box(x0, y0, x1, y1, frames=5):
@@ -58,7 +64,7 @@ def test_crop_resize_pads_outside_with_black():
 def test_parse_size():
     assert parse_size("512") == (512, 512) and parse_size("1024x512") == (1024, 512)
     for bad in ("abc", "8", "1x2x3"):
-        with pytest.raises(ValueError):
+        with pytest.raises(UserError, match="size must be N or WxH"):
             parse_size(bad)
 
 

@@ -2,10 +2,19 @@ import math
 
 import numpy as np
 import pytest
-
-from edn.evaluate import (body_box, flicker_ratio, image_scores, nearest_skeleton,
-                          pose_distance, psnr, region_scores, ssim)
 from test_keypoints import coco18_person
+
+from edn.core.errors import CheckpointError, UserError
+from edn.core.window import body_box
+from edn.evaluation.metrics import (
+    flicker_ratio,
+    image_scores,
+    nearest_skeleton,
+    pose_distance,
+    psnr,
+    region_scores,
+    ssim,
+)
 
 
 def test_identical_images_score_ssim_1_and_infinite_psnr():
@@ -64,11 +73,11 @@ def test_nearest_skeleton_retrieval():
 
 
 def test_held_out_split_and_verdict():
-    from edn.evaluate import held_out_split, retrieval_verdict
+    from edn.evaluation.metrics import held_out_split, retrieval_verdict
     assert held_out_split(None, 330, 412) == 330 and held_out_split(0.9, 330, 412) == 371
-    with pytest.raises(ValueError, match="inside the frames"):
+    with pytest.raises(UserError, match="inside the frames"):
         held_out_split(0.5, 330, 412)
-    with pytest.raises(ValueError, match="no held-out frames"):
+    with pytest.raises(UserError, match="no held-out frames"):
         held_out_split(None, 411, 412)
 
     def scores(body: float, pixels: float, torso: float, missed: float = 0.03) -> dict:
@@ -92,7 +101,7 @@ def test_held_out_split_and_verdict():
 
 
 def test_ablation_rows_follow_the_papers_order():
-    from edn.evaluate import ABLATION_COLUMNS, ablation_label, ablation_table
+    from edn.evaluation.metrics import ABLATION_COLUMNS, ablation_label, ablation_table
     assert [ablation_label(t, f) for t, f in ((False, False), (True, False), (True, True))] == [
         "pix2pixHD", "+temporal smoothing", "+face"]
     assert ablation_label(False, True) == "pix2pixHD +face"
@@ -108,7 +117,7 @@ def test_lpips_with_a_brought_alexnet_file(tmp_path):
     import torch
     import torchvision
 
-    from edn.lpips_score import ALEXNET_FILE, LPIPS
+    from edn.evaluation.lpips_score import ALEXNET_FILE, LPIPS
     metric, note = LPIPS.from_weights_dir(tmp_path, torch.device("cpu"))
     assert metric is None and note.startswith("skipped")
     torch.manual_seed(0)  # the file's layout matters here, not ImageNet training
@@ -121,8 +130,8 @@ def test_lpips_with_a_brought_alexnet_file(tmp_path):
     assert metric(a, a) == pytest.approx(0.0, abs=1e-6)
     assert metric(a, b) > 0.01
     torch.save({"features.0.weight": torch.zeros(3)}, tmp_path / ALEXNET_FILE)
-    with pytest.raises(ValueError, match="not torchvision's AlexNet"):
+    with pytest.raises(CheckpointError, match="not torchvision's AlexNet"):
         LPIPS.from_weights_dir(tmp_path, torch.device("cpu"))
     (tmp_path / ALEXNET_FILE).write_text("not weights")
-    with pytest.raises(ValueError, match="not a PyTorch weights file"):
+    with pytest.raises(CheckpointError, match="not a PyTorch weights file"):
         LPIPS.from_weights_dir(tmp_path, torch.device("cpu"))

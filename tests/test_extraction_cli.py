@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edn.data_prep import PreparedMeta, keypoints_to_original
-from edn.keypoints import J, read_sequence
-from edn.pose_metrics import pck
-from edn.video import Mp4Writer
+from edn.core.keypoints import J, read_sequence
+from edn.core.video import Mp4Writer
+from edn.evaluation.pose_metrics import pck
+from edn.preparation.prepare import PreparedMeta, keypoints_to_original
 
 ROOT = Path(__file__).resolve().parents[1]
 TRIAL = (ROOT.parent / "shared/data/pose2sim/Pose2Sim/S00_Demo_BatchSession/"

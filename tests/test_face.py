@@ -5,11 +5,13 @@ import numpy as np
 import pytest
 import torch
 
-from edn.config import FaceConfig
-from edn.face_stage import FaceStage
+from edn.core.config import FaceConfig
+from edn.core.errors import ConfigError
+from edn.core.run import TargetInfo
+from edn.core.window import crop, paste
+from edn.inference.transfer import Renderer
 from edn.models.face import build_face_generator, face_crop_box, refine_faces
-from edn.transfer import Renderer, TargetInfo
-from edn.window import crop, paste
+from edn.training.face_stage import FaceStage
 from tiny_training import make_trainer, tiny_config, tiny_target
 
 
@@ -114,7 +116,7 @@ def test_face_stage_trains_only_on_pairs_that_show_a_face(tmp_path):
     target = tiny_target()
     target.keypoints[[2, 5], 0, 2] = 0  # frames 2 and 5 without a face
     faces = type(trainer)(cfg, target, tmp_path / "q", torch.device("cpu"), stage=1, seed=3,
-                          plate=target.plate(), log=lambda *a: None)
+                          plate=target.plate())
     assert list(faces.pairs) == [0, 2, 3, 5, 6]  # pair i ends on frame i + 1
     seen = {int(i) for k in range(10) for i in faces.pairs[[k % 5]]}
     assert seen == {0, 2, 3, 5, 6}
@@ -129,7 +131,7 @@ def test_face_stage_without_temporal_smoothing(tmp_path):
 def test_face_crops_must_fit_the_face_generator(tmp_path):
     cfg = tiny_config(face=True)
     cfg.face = dataclasses.replace(cfg.face, n_downsampling=4)  # 8-px crops at 32 px
-    with pytest.raises(ValueError, match="not a multiple of 16"):
+    with pytest.raises(ConfigError, match="not a multiple of 16"):
         make_trainer(tmp_path / "c", cfg, stage=1)
 
 

@@ -4,9 +4,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edn.keypoints import (COCO18_NAMES, FLIP_INDEX, J, flip_left_right, json_name,
-                           list_json_files, main_person, read_openpose_json, read_sequence,
-                           to_coco18, torso_size, write_openpose_json, write_sequence)
+from edn.core.keypoints import (
+    COCO18_NAMES,
+    FLIP_INDEX,
+    J,
+    flip_left_right,
+    json_name,
+    list_json_files,
+    main_person,
+    read_openpose_json,
+    read_sequence,
+    to_coco18,
+    torso_size,
+    write_openpose_json,
+    write_sequence,
+)
 
 TRIAL = (Path(__file__).resolve().parents[2] / "shared/data/pose2sim/Pose2Sim/S00_Demo_BatchSession/"
          "S00_P00_SingleParticipant/S00_P00_T01_BalancingTrial")

@@ -4,8 +4,9 @@ import logging
 import pytest
 import torch
 
-from edn.config import Config, FaceConfig, preset
-from edn.losses import VGG19_FILE, VGGLoss, feature_matching_loss, lsgan_loss
+from edn.core.config import Config, FaceConfig
+from edn.models.losses import VGG19_FILE, VGGLoss, feature_matching_loss, lsgan_loss
+from edn.training.presets import preset
 
 
 def scale(*features: torch.Tensor) -> list[torch.Tensor]:
@@ -51,7 +52,7 @@ def test_feature_matching_does_not_train_through_real_features():
 
 
 def test_vgg_loss_off_without_weights(tmp_path, caplog):
-    with caplog.at_level(logging.WARNING, logger="edn.losses"):
+    with caplog.at_level(logging.WARNING, logger="edn.models.losses"):
         assert VGGLoss.from_weights_dir(tmp_path) is None
     assert "VGG perceptual loss OFF" in caplog.text
     assert not (tmp_path / VGG19_FILE).exists()  # nothing was downloaded
@@ -63,7 +64,7 @@ def test_vgg_loss_on_with_weights(tmp_path, caplog):
     torch.manual_seed(0)
     state = {f"features.{k}": v for k, v in vgg19(weights=None).features.state_dict().items()}
     torch.save(state, tmp_path / VGG19_FILE)
-    with caplog.at_level(logging.INFO, logger="edn.losses"):
+    with caplog.at_level(logging.INFO, logger="edn.models.losses"):
         loss = VGGLoss.from_weights_dir(tmp_path)
     assert loss is not None and "VGG perceptual loss ON" in caplog.text
     a, b = torch.rand(1, 3, 32, 32) * 2 - 1, torch.rand(1, 3, 32, 32) * 2 - 1

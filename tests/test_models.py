@@ -4,20 +4,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from edn.config import DiscriminatorConfig, GeneratorConfig, LossConfig, TrainConfig
-from edn.fast import FastGenerator, Precision, generate_video
+from edn.core.config import DiscriminatorConfig, GeneratorConfig, LossConfig, TrainConfig
+from edn.core.runtime import ENV_VAR, Precision, cpu_plan
+from edn.inference.fast import FastGenerator, generate_video
+from edn.models.build import build_discriminator, build_generator
 from edn.models.discriminator import MultiscaleDiscriminator, NLayerDiscriminator
 from edn.models.generator import GlobalGenerator, LocalEnhancer, ResnetBlock
 from edn.models.narrow_conv import NarrowConv
 from edn.models.winograd import WinogradConv, WinogradConv3x3
-from edn.runtime import ENV_VAR, cpu_plan
-from edn.train_step import (
-    FramePair,
-    TemporalPix2PixHD,
-    build_discriminator,
-    build_generator,
-    generate_pair,
-)
+from edn.training.pix2pixhd_stage import TemporalPix2PixHD
+from edn.training.stage import FramePair, generate_pair
 
 # bf16 keeps 8 mantissa bits (relative step 2**-8 = 0.004); through a few instance-normed
 # layers of a tiny random generator the tanh output stays within this of fp32.

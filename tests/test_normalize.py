@@ -6,10 +6,20 @@ import cv2
 import numpy as np
 import pytest
 
-from edn.keypoints import J, read_sequence, write_sequence
-from edn.normalize import (AnkleStats, FrameTransforms, TooFewFramesError, ankle_stats,
-                           apply_transforms, end_height, far_position, frame_measures,
-                           frame_transforms, normalize_sequence, target_range)
+from edn.core.keypoints import J, read_sequence, write_sequence
+from edn.preparation.normalize import (
+    AnkleStats,
+    FrameTransforms,
+    TooFewFramesError,
+    ankle_stats,
+    apply_transforms,
+    end_height,
+    far_position,
+    frame_measures,
+    frame_transforms,
+    normalize_sequence,
+    target_range,
+)
 
 # A unit figure: ankles at y = 0, nose at height 1 (y up is negative in images).
 UNIT = {

@@ -5,11 +5,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from edn.keypoints import read_sequence
-from edn.normalize import (HEIGHT_RATIO_RANGE, ankle_stats, fit_normalization, fit_problems,
-                           frame_measures, identity_jumps)
 from test_normalize import figure, load_cli, source_walk, transform_like_target, write_prepared
+
+from edn.core.errors import UserError
+from edn.core.keypoints import read_sequence
+from edn.preparation.normalize import (
+    HEIGHT_RATIO_RANGE,
+    ankle_stats,
+    fit_normalization,
+    fit_problems,
+    frame_measures,
+    identity_jumps,
+)
 
 DATA = Path(__file__).resolve().parents[2] / "shared/data"
 SPORTS2D = DATA / "sports2d_pypi/Sports2D/Demo/demo.mp4"
@@ -60,7 +67,7 @@ def test_forced_fits_are_kept_and_say_what_is_wrong():
     assert "although" in edn.summary()
     robust = fit_normalization(source, s, t, "robust")
     assert robust.fit == "robust" and robust.problems == ()
-    with pytest.raises(ValueError, match="unknown normalization fit"):
+    with pytest.raises(UserError, match="unknown normalization fit"):
         fit_normalization(source, s, t, "affine")
 
 
@@ -101,7 +108,7 @@ def test_cli_records_the_fit_it_used(tmp_path, capsys):
 def test_sports2d_source_onto_the_beam_man_stays_plausible():
     """The demo's pair: the Sports2D clip (its man jumps off a box, a woman walks by) onto
     the Pose2Sim man (real CMU OpenPose keypoints of cam01)."""
-    from edn.video import open_frames
+    from edn.core.video import open_frames
     from pose_detector.extract import extract_track, make_detector
 
     source = extract_track(open_frames(SPORTS2D), make_detector("mediapipe"), progress=False).keypoints

@@ -3,10 +3,16 @@ pass, the re-track where a chunk's fresh tracker picks another person, worker fa
 import cv2
 import numpy as np
 import pytest
-
-from edn.video import open_frames
-from pose_detector.extract import MIN_CHUNK, SKIP_COST, WORKER_START_FRAMES, chunk_starts, extract_track
 from test_tracking import RectangleDetector, frame_with
+
+from edn.core.video import open_frames
+from pose_detector.extract import (
+    MIN_CHUNK,
+    SKIP_COST,
+    WORKER_START_FRAMES,
+    chunk_starts,
+    extract_track,
+)
 
 
 class ParallelRectangleDetector(RectangleDetector):

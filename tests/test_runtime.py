@@ -1,8 +1,9 @@
 """The CPU plan: detected, forced by argument or by EDN_CPU_PATH, and what each path chooses."""
 import pytest
 
-import edn.runtime as runtime
-from edn.runtime import ENV_VAR, cpu_plan
+import edn.core.runtime as runtime
+from edn.core.errors import UserError
+from edn.core.runtime import ENV_VAR, cpu_plan
 
 
 @pytest.mark.parametrize("native,expected", [(True, "bf16"), (False, "fp32")])
@@ -37,5 +38,5 @@ def test_each_path_makes_its_own_choices():
 
 def test_unknown_path_is_a_clear_error(monkeypatch):
     monkeypatch.setenv(ENV_VAR, "fp16")
-    with pytest.raises(ValueError, match=f"unknown CPU path 'fp16' \\(from {ENV_VAR}=fp16\\)"):
+    with pytest.raises(UserError, match=f"unknown CPU path 'fp16' \\(from {ENV_VAR}=fp16\\)"):
         cpu_plan()

@@ -1,7 +1,7 @@
 import numpy as np
 
-from edn.keypoints import J, LIMBS
-from edn.skeleton import COLORS, draw_skeleton, face_box, render_label_map
+from edn.core.keypoints import LIMBS, J
+from edn.core.skeleton import COLORS, draw_skeleton, face_box, render_label_map
 
 
 def standing_pose() -> np.ndarray:

@@ -8,9 +8,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edn.data_prep import PreparedMeta
-from edn.keypoints import read_sequence, write_sequence
-from edn.video import open_frames
+from edn.core.keypoints import read_sequence, write_sequence
+from edn.core.video import open_frames
+from edn.preparation.prepare import PreparedMeta
 from tiny_training import tiny_config, tiny_target
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,11 +1,17 @@
 import cv2
 import numpy as np
 import pytest
+from test_keypoints import coco18_person
 
 from pose_detector.base import PersonPose
-from pose_detector.tracking import (Crop, MainPersonTracker, box_iou, crop_around,
-                                    enumerate_people, same_person)
-from test_keypoints import coco18_person
+from pose_detector.tracking import (
+    Crop,
+    MainPersonTracker,
+    box_iou,
+    crop_around,
+    enumerate_people,
+    same_person,
+)
 
 
 def person_in_box(x0: float, y0: float, x1: float, y1: float, conf: float = 0.9) -> np.ndarray:

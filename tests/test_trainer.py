@@ -6,7 +6,8 @@ from pathlib import Path
 
 import torch
 
-from edn.trainer import CHECKPOINT, core, lr_at
+from edn.core.paths import CHECKPOINT
+from edn.training.trainer import lr_at
 from tiny_training import make_trainer, tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,8 +81,8 @@ def test_local_enhancer_stage_starts_from_the_trained_global_stage(tmp_path):
         first.step()
     second = make_trainer(tmp_path / "s", stage=1)
     second.start_from_stage(first.state())
-    trained = core(first.model.generator).state_dict()
-    trunk = core(second.model.generator).global_trunk.state_dict()
+    trained = first.model.generator.base.state_dict()
+    trunk = second.model.generator.base.global_trunk.state_dict()
     assert trunk and all(torch.equal(v, trained[f"model.{k}"]) for k, v in trunk.items())
     losses = second.step()  # the enhancer trains at twice the resolution
     assert second.model.generate(second.batch(0).label_t, second.batch(0).real_t).shape[-1] == 64
@@ -107,7 +108,7 @@ def test_time_plan_ignores_the_first_steps_compile_time(tmp_path):
 
 def test_without_temporal_smoothing_g_sees_only_the_label_map(tmp_path):
     trainer = make_trainer(tmp_path / "n", tiny_config(temporal=False))
-    g, d = core(trainer.model.generator), trainer.model.discriminator
+    g, d = trainer.model.generator.base, trainer.model.discriminator
     first_conv = next(m for m in g.modules() if isinstance(m, torch.nn.Conv2d))
     assert first_conv.in_channels == 3  # the label map alone
     assert d.scales[0].layers[0][0].in_channels == 6  # one (label, frame), not the pair

@@ -3,13 +3,16 @@ import numpy as np
 import pytest
 import torch
 
-from edn.data import batch_indices
-from edn.fast import FastGenerator, Precision, generate_video
+from edn.core.errors import ConfigError
+from edn.core.run import TargetInfo
+from edn.core.runtime import Precision
+from edn.core.skeleton import face_box_side
+from edn.core.window import body_box, shift_keypoints, window_origin, window_size
+from edn.inference.fast import FastGenerator, generate_video
+from edn.inference.transfer import Renderer
+from edn.models.build import build_generator
 from edn.models.face import face_crop_box
-from edn.skeleton import face_box_side
-from edn.train_step import build_generator
-from edn.transfer import Renderer, TargetInfo
-from edn.window import body_box, shift_keypoints, window_origin, window_size
+from edn.training.data import batch_indices
 from tiny_training import SIZE, make_trainer, tiny_config, tiny_target
 
 CPU = torch.device("cpu")
@@ -118,5 +121,5 @@ def test_face_stage_on_windows_keeps_the_frames_face_crop_side(tmp_path):
 def test_person_window_needs_a_composite_generator():
     cfg = tiny_config(composite=False).generator
     cfg.person_window = True
-    with pytest.raises(ValueError, match="needs generator.composite"):
+    with pytest.raises(ConfigError, match="needs generator.composite"):
         build_generator(cfg, 0)

@@ -7,12 +7,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edn.fast import FastGenerator, Precision, keep_freed_memory
+from edn.core.runtime import Precision, cpu_plan, keep_freed_memory
+from edn.inference.fast import FastGenerator
 from edn.models.generator import GlobalGenerator
 from edn.models.narrow_conv import NarrowConv, use_narrow_conv
-from edn.models.winograd import (WinogradConv, WinogradConv3x3, tile_for, transform_weight, use_winograd,
-                                 winograd_conv3x3)
-from edn.runtime import cpu_plan
+from edn.models.winograd import (
+    WinogradConv,
+    WinogradConv3x3,
+    tile_for,
+    transform_weight,
+    use_winograd,
+    winograd_conv3x3,
+)
 
 
 @pytest.mark.parametrize("m", [2, 4])

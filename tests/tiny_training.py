@@ -16,10 +16,19 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edn.config import (Config, DataConfig, DiscriminatorConfig, FaceConfig,  # noqa: E402
-                        GeneratorConfig, LossConfig, StageConfig, TrainConfig)
-from edn.data import TargetSet, render_labels  # noqa: E402
-from edn.trainer import Trainer  # noqa: E402
+from edn.core.config import (  # noqa: E402
+    Config,
+    DataConfig,
+    DiscriminatorConfig,
+    FaceConfig,
+    GeneratorConfig,
+    LossConfig,
+    StageConfig,
+    TrainConfig,
+)
+from edn.core.skeleton import render_labels  # noqa: E402
+from edn.preparation.target_set import TargetSet  # noqa: E402
+from edn.training.trainer import Trainer  # noqa: E402
 
 SIZE = 32
 
@@ -80,7 +89,7 @@ def make_trainer(run_dir: Path, cfg: Config | None = None, stage: int = 0,
     target = tiny_target(scale=cfg.train.stages[stage].width // SIZE)
     plate = target.plate() if cfg.generator.composite else None
     return Trainer(cfg, target, run_dir, torch.device("cpu"), stage=stage, seed=3, plate=plate,
-                   log=lambda *a: None, window=window)
+                   window=window)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Everybody Dance Now's face GAN: after the body generator is trained, a small pix2pixHD
 generator sees the face crop of the label map and of the body generator's output and adds a
 residual to that face crop (EDN section 3.3). Crops are fixed-size squares around the face
-(edn.skeleton.face_box, 128 px at 512), shifted inside the frame at its borders so every
+(edn.core.skeleton.face_box, 128 px at 512), shifted inside the frame at its borders so every
 crop has the same size.
 """
 from __future__ import annotations
@@ -12,10 +12,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from edn.config import FaceConfig
+from edn.core.config import FaceConfig
+from edn.core.errors import ConfigError
+from edn.core.skeleton import face_box_side, face_centre
+from edn.core.window import Box, crop, paste
 from edn.models.generator import GlobalGenerator
-from edn.skeleton import face_box_side, face_centre
-from edn.window import Box, crop, paste
 
 
 def face_crop_box(pose: np.ndarray, size: tuple[int, int], side: int | None = None) -> Box | None:
@@ -37,7 +38,7 @@ def check_face_crop_size(size: tuple[int, int], cfg: FaceConfig) -> None:
     """The face generator needs crops whose side divides by 2**n_downsampling."""
     side, step = face_box_side(size), 2 ** cfg.n_downsampling
     if side % step:
-        raise ValueError(f"face crops at {size[1]}x{size[0]} are {side} px, not a multiple of "
+        raise ConfigError(f"face crops at {size[1]}x{size[0]} are {side} px, not a multiple of "
                          f"{step} (2**face.n_downsampling): choose another stage size or "
                          "face.n_downsampling")
 
@@ -63,7 +64,7 @@ def add_residual(face: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
 def refine_faces(residual: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
                  frames: torch.Tensor, labels: torch.Tensor, keypoints: np.ndarray) -> torch.Tensor:
     """Frames (B, 3, H, W) with each visible face replaced by its refined crop; ``residual``
-    maps (label crops, face crops) to residuals (e.g. an edn.fast.FastGenerator of the face
+    maps (label crops, face crops) to residuals (e.g. an edn.inference.fast.FastGenerator of the face
     generator, whose two inputs are then the label and face crops), ``keypoints`` (B, 18, 3)
     locate the faces. Frames without a face in the image are returned as they are."""
     size = (frames.shape[-2], frames.shape[-1])

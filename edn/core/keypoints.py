@@ -1,0 +1,234 @@
+"""Keypoint layouts and the OpenPose JSON format.
+
+Everything in edn works on arrays shaped (frames, 18, 3) = x, y, confidence in the
+OpenPose COCO-18 order below, in pixel coordinates. A joint that was not found has
+confidence 0 (its x, y are then meaningless and kept at 0). On disk keypoints are OpenPose
+``--write_json`` files, so our output and real OpenPose output are interchangeable.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from edn.core.errors import InputError, UserError
+from edn.core.io import atomic_write_text
+
+COCO18_NAMES: tuple[str, ...] = (
+    "nose", "neck",
+    "r_shoulder", "r_elbow", "r_wrist",
+    "l_shoulder", "l_elbow", "l_wrist",
+    "r_hip", "r_knee", "r_ankle",
+    "l_hip", "l_knee", "l_ankle",
+    "r_eye", "l_eye", "r_ear", "l_ear",
+)
+NUM_JOINTS = 18
+J = {name: i for i, name in enumerate(COCO18_NAMES)}
+
+# Bones of the OpenPose COCO-18 stick figure, in OpenPose's drawing order.
+LIMBS: tuple[tuple[int, int], ...] = (
+    (1, 2), (1, 5), (2, 3), (3, 4), (5, 6), (6, 7),
+    (1, 8), (8, 9), (9, 10), (1, 11), (11, 12), (12, 13),
+    (1, 0), (0, 14), (14, 16), (0, 15), (15, 17),
+)
+
+# Left/right partner of every joint (itself for nose and neck).
+FLIP_INDEX: tuple[int, ...] = (0, 1, 5, 6, 7, 2, 3, 4, 11, 12, 13, 8, 9, 10, 15, 14, 17, 16)
+
+# Source index (or None for "not in that layout") of each COCO-18 joint.
+_FROM_BODY25 = (0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18)
+# COCO-17 order: nose, l_eye, r_eye, l_ear, r_ear, l_sh, r_sh, l_el, r_el, l_wr, r_wr,
+# l_hip, r_hip, l_knee, r_knee, l_ank, r_ank. Neck is built from the shoulders.
+_FROM_COCO17 = (0, None, 6, 8, 10, 5, 7, 9, 12, 14, 16, 11, 13, 15, 2, 1, 4, 3)
+
+LAYOUTS = ("auto", "coco18", "body25", "body25b", "coco17")
+
+
+def empty_pose() -> np.ndarray:
+    return np.zeros((NUM_JOINTS, 3), np.float32)
+
+
+def _gather(points: np.ndarray, index: Sequence[int | None]) -> np.ndarray:
+    out = empty_pose()
+    for dst, src in enumerate(index):
+        if src is not None:
+            out[dst] = points[src]
+    return out
+
+
+def with_neck(pose: np.ndarray) -> np.ndarray:
+    """Set the neck to the shoulders' midpoint (confidence = the weaker shoulder)."""
+    pose = pose.copy()
+    rs, ls = pose[J["r_shoulder"]], pose[J["l_shoulder"]]
+    if rs[2] > 0 and ls[2] > 0:
+        pose[J["neck"]] = [(rs[0] + ls[0]) / 2, (rs[1] + ls[1]) / 2, min(rs[2], ls[2])]
+    else:
+        pose[J["neck"]] = 0
+    return pose
+
+
+def coco17_to_coco18(points: np.ndarray) -> np.ndarray:
+    return with_neck(_gather(np.asarray(points, np.float32), _FROM_COCO17))
+
+
+def body25_to_coco18(points: np.ndarray) -> np.ndarray:
+    return _gather(np.asarray(points, np.float32), _FROM_BODY25)
+
+
+def _guess_75_layout(people: Iterable[np.ndarray]) -> str:
+    """Tell BODY_25 from BODY_25B (both 25 joints). In BODY_25 joint 1 is the neck, between
+    the shoulders 2 and 5, and joint 8 the mid-hip, between the hips 9 and 12; in BODY_25B
+    those slots hold an eye, an elbow and a wrist, which are not midpoints of anything.
+    With no evidence either way, BODY_25 (OpenPose's default model)."""
+    votes = 0
+    for p in people:
+        for mid, a, b in ((1, 2, 5), (8, 9, 12)):
+            if min(p[mid, 2], p[a, 2], p[b, 2]) <= 0:
+                continue
+            span = np.linalg.norm(p[a, :2] - p[b, :2]) + 1e-6
+            off = np.linalg.norm(p[mid, :2] - (p[a, :2] + p[b, :2]) / 2) / span
+            votes += 1 if off < 0.25 else -1
+    return "body25" if votes >= 0 else "body25b"
+
+
+def to_coco18(points: np.ndarray, layout: str = "auto") -> np.ndarray:
+    """Convert one person's flat or (K, 3) keypoints to COCO-18."""
+    points = np.asarray(points, np.float32).reshape(-1, 3)
+    if layout == "auto":
+        layout = {18: "coco18", 17: "coco17", 25: "body25"}.get(len(points), "")
+        if not layout:
+            raise InputError(f"cannot tell the layout of {len(points)} keypoints")
+    if layout == "coco18":
+        out = points.copy()
+    elif layout == "body25":
+        out = body25_to_coco18(points)
+    elif layout in ("body25b", "coco17"):
+        out = coco17_to_coco18(points[:17])
+    else:
+        raise UserError(f"unknown keypoint layout {layout!r}; one of {LAYOUTS}")
+    out[out[:, 2] <= 0] = 0
+    return out
+
+
+def _read_raw(path: str | os.PathLike) -> list[np.ndarray]:
+    with open(path) as f:
+        data = json.load(f)
+    raw = [np.asarray(p.get("pose_keypoints_2d", []), np.float32).reshape(-1, 3)
+           for p in data.get("people", [])]
+    return [p for p in raw if len(p)]
+
+
+def _resolve_layout(people: Sequence[np.ndarray], layout: str) -> str:
+    if layout == "auto" and people and len(people[0]) == 25:
+        return _guess_75_layout(people)
+    return layout
+
+
+def read_openpose_json(path: str | os.PathLike, layout: str = "auto") -> list[np.ndarray]:
+    """All people of one OpenPose JSON file, each (18, 3) in COCO-18 order.
+
+    Reads COCO-18 (54 values), BODY_25 and BODY_25B (75 values, told apart by where
+    joints 1 and 8 lie unless ``layout`` says) and COCO-17 (51 values).
+    """
+    raw = _read_raw(path)
+    layout = _resolve_layout(raw, layout)
+    return [to_coco18(p, layout) for p in raw]
+
+
+def openpose_json_text(people: Sequence[np.ndarray]) -> str:
+    doc = {
+        "version": 1.3,
+        "people": [
+            {"person_id": [-1],
+             "pose_keypoints_2d": [round(float(v), 3) for v in np.asarray(p).reshape(-1)]}
+            for p in people
+        ],
+    }
+    return json.dumps(doc)
+
+
+def write_openpose_json(path: str | os.PathLike, people: Sequence[np.ndarray]) -> None:
+    """Write people (each (18, 3)) as an OpenPose COCO-18 JSON file, atomically."""
+    atomic_write_text(path, openpose_json_text(people))
+
+
+def json_name(stem: str, frame: int) -> str:
+    """OpenPose's --write_json naming: <video stem>_<12-digit frame>_keypoints.json."""
+    return f"{stem}_{frame:012d}_keypoints.json"
+
+
+_FRAME_NUMBER = re.compile(r"(\d+)(?!.*\d)")
+
+
+def list_json_files(folder: str | os.PathLike) -> list[Path]:
+    """The JSON files of a folder in frame order (by the last number in the name)."""
+    files = [p for p in Path(folder).iterdir() if p.suffix == ".json"]
+
+    def key(p: Path) -> tuple[int, str]:
+        m = _FRAME_NUMBER.search(p.stem)
+        return (int(m.group(1)) if m else -1, p.name)
+
+    return sorted(files, key=key)
+
+
+def main_person(people: Sequence[np.ndarray], min_conf: float = 0.05) -> np.ndarray:
+    """The person with the largest keypoint box (an empty pose if there is nobody)."""
+    best, best_area = empty_pose(), -1.0
+    for p in people:
+        seen = p[:, 2] > min_conf
+        if seen.sum() < 2:
+            continue
+        area = float(np.ptp(p[seen, 0]) * np.ptp(p[seen, 1]))
+        if area > best_area:
+            best, best_area = p, area
+    return best
+
+
+def read_sequence(folder: str | os.PathLike, layout: str = "auto") -> np.ndarray:
+    """A folder of per-frame OpenPose JSON files -> (frames, 18, 3), main person per frame.
+    A 25-joint layout is told (BODY_25 or BODY_25B) once from all the folder's files."""
+    files = list_json_files(folder)
+    if not files:
+        raise InputError(f"no OpenPose .json files in {folder}")
+    raw = [_read_raw(p) for p in files]
+    layout = _resolve_layout([p for people in raw for p in people], layout)
+    return np.stack([main_person([to_coco18(p, layout) for p in people]) for people in raw])
+
+
+def write_sequence(folder: str | os.PathLike, poses: np.ndarray, stem: str) -> list[Path]:
+    """Write (frames, 18, 3) as one single-person JSON per frame (empty people when the
+    pose has no confident joint)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, pose in enumerate(poses):
+        path = folder / json_name(stem, i)
+        write_openpose_json(path, [pose] if (pose[:, 2] > 0).any() else [])
+        paths.append(path)
+    return paths
+
+
+def flip_left_right(pose: np.ndarray) -> np.ndarray:
+    """Swap every left joint with its right partner (the labels, not the positions)."""
+    return pose[..., FLIP_INDEX, :]
+
+
+def torso_size(pose: np.ndarray) -> float:
+    """Mean of the two shoulder-to-opposite-hip distances (0 when not measurable)."""
+    pairs = ((J["r_shoulder"], J["l_hip"]), (J["l_shoulder"], J["r_hip"]))
+    d = [np.linalg.norm(pose[a, :2] - pose[b, :2]) for a, b in pairs
+         if pose[a, 2] > 0 and pose[b, 2] > 0]
+    return float(np.mean(d)) if d else 0.0
+
+
+def scale_keypoints(keypoints: np.ndarray, from_size: tuple[int, int],
+                    to_size: tuple[int, int]) -> np.ndarray:
+    """Keypoints (..., 18, 3) from one (w, h) frame size to another; missing joints stay 0."""
+    out = keypoints.astype(np.float32).copy()
+    out[..., 0] *= to_size[0] / from_size[0]
+    out[..., 1] *= to_size[1] / from_size[1]
+    return out

@@ -1,0 +1,47 @@
+"""Where things are: the weights folder, and the file names of run folders and prepared sets
+(docs/formats.md)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# The weights folder: runs (weights/NAME/) and weights a user brings. One place decides it:
+# an explicit --weights-dir, else $EDN_WEIGHTS_DIR, else the checkout's weights/.
+WEIGHTS_ENV = "EDN_WEIGHTS_DIR"
+CHECKOUT_WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
+WEIGHTS_HELP = f"where run folders and brought weights live (default: ${WEIGHTS_ENV}, else the checkout's weights/)"
+
+
+def weights_dir(override: str | os.PathLike | None = None) -> Path:
+    """The weights folder: ``override`` when given, else $EDN_WEIGHTS_DIR, else the checkout's."""
+    if override is not None:
+        return Path(override)
+    env = os.environ.get(WEIGHTS_ENV, "").strip()
+    return Path(env) if env else CHECKOUT_WEIGHTS
+
+
+# A run folder, weights/NAME/.
+CHECKPOINT = "checkpoint.pt"
+CONFIG = "config.json"
+TARGET = "target.json"
+TARGET_SET = "target_set"  # the prepared set, when training was given a video
+LOGS = "logs"
+
+
+def stage_checkpoint(stage: int) -> str:
+    """The finished stage's checkpoint, kept when the next stage starts."""
+    return f"checkpoint_stage{stage}.pt"
+
+
+# A prepared set (data/video2data.py).
+META = "meta.json"
+FRAMES = "frames"
+KEYPOINTS = "keypoints"
+MASKS = "masks"
+WORLD_LANDMARKS = "world_landmarks.npy"
+
+
+def frame_name(i: int) -> str:
+    """The file of frame ``i`` in a prepared set's frames/ and masks/, and in a transfer's
+    frames/, labels/ and source/."""
+    return f"{i:06d}.png"

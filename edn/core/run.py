@@ -1,0 +1,80 @@
+"""The run folder's files (docs/formats.md) that training writes and inference reads: the
+checkpoint, loaded without executing anything, and target.json."""
+from __future__ import annotations
+
+import io
+import json
+import pickle
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from edn.core.errors import CheckpointError, RunError
+from edn.core.io import atomic_write, atomic_write_text
+from edn.core.paths import TARGET
+
+# Written into every checkpoint; a checkpoint without it is from before the version (same
+# layout) and loads.
+CHECKPOINT_VERSION = 1
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    """``state`` (tensors and plain values only) with the format version, written atomically."""
+    buffer = io.BytesIO()
+    torch.save({"format_version": CHECKPOINT_VERSION, **state}, buffer)
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(buffer.getvalue()))
+
+
+def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict:
+    """A checkpoint written by ``save_checkpoint``, loaded with ``weights_only``: a pickle of
+    anything but tensors and plain values is refused, never run. A missing, damaged, foreign
+    or newer file is a CheckpointError that says so."""
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint {path}")
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else "not tensors and plain values"
+        raise CheckpointError(f"{path} holds more than tensors and plain values, so it is not "
+                              f"loaded ({reason[:120]})") from None
+    except (RuntimeError, EOFError, ValueError, OSError) as e:
+        raise CheckpointError(f"{path} is damaged or not a checkpoint "
+                              f"({str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__})") from None
+    if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
+        raise CheckpointError(f"{path} is not an edn checkpoint (no model state)")
+    version = state.get("format_version", 0)
+    if not isinstance(version, int) or version > CHECKPOINT_VERSION:
+        raise CheckpointError(f"{path} has checkpoint format {version!r}; this edn reads up to "
+                              f"{CHECKPOINT_VERSION}")
+    return state
+
+
+@dataclass
+class TargetInfo:
+    """What a run keeps of its target video: the prepared set it trained on, the frames
+    used, the prepared frame size, the training size, the ankle statistics and, for a
+    generator on a person window, the window's size."""
+    prepared_set: str
+    frames: tuple[int, int]            # [first, end) of the prepared frames trained on
+    prepared_size: tuple[int, int]     # (w, h) of the prepared frames (keypoint pixels)
+    size: tuple[int, int]              # (w, h) the model renders
+    fps: float
+    stats: dict                        # edn.preparation.normalize.AnkleStats as a dict
+    window: tuple[int, int] | None = None  # (w, h) of the person window (edn.core.window)
+
+    def save(self, run_dir: Path) -> None:
+        atomic_write_text(run_dir / TARGET, json.dumps(asdict(self), indent=2))
+
+    @classmethod
+    def load(cls, run_dir: Path) -> "TargetInfo":
+        path = run_dir / TARGET
+        try:
+            d = json.loads(path.read_text())
+            for k in ("frames", "prepared_size", "size", "window"):
+                d[k] = tuple(d[k]) if d.get(k) is not None else None
+            return cls(**d)
+        except FileNotFoundError:
+            raise RunError(f"{run_dir} is not a trained run (no {TARGET})") from None
+        except (ValueError, TypeError, KeyError) as e:
+            raise RunError(f"{path} is damaged: {e}") from None

@@ -1,0 +1,120 @@
+"""Transfer: a trained target model renders a source's skeletons, frame after frame."""
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from edn.core.config import Config
+from edn.core.errors import RunError
+from edn.core.keypoints import scale_keypoints
+from edn.core.paths import CHECKPOINT, CONFIG
+from edn.core.run import TargetInfo, load_checkpoint
+from edn.core.runtime import Precision
+from edn.core.skeleton import render_labels
+from edn.core.tensors import to_tensor, to_uint8
+from edn.core.window import Box, window_box, window_origin
+from edn.inference.fast import FastGenerator, generate_video
+from edn.models.build import build_generator, load_weights
+from edn.models.face import build_face_generator, refine_faces
+from edn.preparation.normalize import (
+    AnkleStats,
+    Fit,
+    ankle_stats,
+    fit_normalization,
+    identity_jumps,
+)
+
+
+class Renderer:
+    """A run's generator for inference: label map + previous output -> next frame, its face
+    then refined by the face stage when the run has one (and ``face`` is on)."""
+
+    def __init__(self, run_dir: str | Path, device: torch.device, fast: bool = True,
+                 face: bool = True) -> None:
+        run_dir = Path(run_dir)
+        self.cfg = Config.load(run_dir / CONFIG) if (run_dir / CONFIG).is_file() else None
+        if self.cfg is None or not (run_dir / CHECKPOINT).is_file():
+            raise RunError(f"{run_dir} is not a trained run (no {CONFIG} or {CHECKPOINT}); "
+                           "train one with main/train.py")
+        self.target = TargetInfo.load(run_dir)
+        state = load_checkpoint(run_dir / CHECKPOINT, device)
+        self.iteration = state["iteration"]
+        if not 0 <= state["stage"] < len(self.cfg.train.stages):
+            raise RunError(f"{run_dir / CHECKPOINT} is of stage {state['stage']}, which "
+                           f"{run_dir / CONFIG} does not have")
+        # The plate is a placeholder of the right size: the checkpoint holds the real one.
+        stage = self.cfg.train.stages[state["stage"]]
+        generator = build_generator(self.cfg.generator, stage.n_local_enhancers,
+                                    plate=np.zeros((*self.target.size[::-1], 3), np.uint8))
+        load_weights(generator, state["model"]["generator"], str(run_dir / CHECKPOINT))
+        self.device = device
+        precision = Precision(device, fast and self.cfg.train.fast)
+        self.generator = FastGenerator(generator.to(device), precision,
+                                       temporal=self.cfg.generator.temporal)
+        self.has_face_stage = stage.face
+        self.face: FastGenerator | None = None
+        if stage.face and face:
+            g = self.cfg.generator
+            face_generator = build_face_generator(self.cfg.face, g.label_nc, g.output_nc)
+            load_weights(face_generator, state["model"]["face_generator"], str(run_dir / CHECKPOINT))
+            self.face = FastGenerator(face_generator.to(device), precision)
+
+    def render(self, keypoints: np.ndarray, progress: bool = True,
+               face: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Keypoints (N, 18, 3) in the model's pixels -> (labels, frames), uint8 (N, h, w, 3),
+        each frame conditioned on the previous generated one (zeros before the first); faces
+        refined when the run has a face stage, it was loaded, and ``face`` is on."""
+        labels, body, refined = self.render_both(keypoints, progress, face)
+        return labels, refined if refined is not None else body
+
+    def render_both(self, keypoints: np.ndarray, progress: bool = True,
+                    face: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(labels, body generator's frames, the same with faces refined or None without a
+        face stage): one pass gives both, since the next frame always sees the body's
+        output, the input the body generator was trained with."""
+        labels = render_labels(keypoints, self.target.size)
+        maps = (to_tensor(labels[i:i + 1]).to(self.device) for i in range(len(labels)))
+        to_generator, to_face = itertools.tee(maps)  # each map converted once
+        body = np.empty_like(labels)
+        face_generator = self.face if face else None
+        refined = np.empty_like(labels) if face_generator is not None else None
+        windows = self.windows(keypoints) if self.target.window is not None else None
+        outputs = zip(to_face, generate_video(self.generator, to_generator, windows))
+        for i, (label_map, frame) in enumerate(tqdm(outputs, total=len(labels), unit="frame",
+                                                    desc="generate", disable=not progress)):
+            body[i] = to_uint8(frame)[0]
+            if refined is not None and face_generator is not None:
+                refined[i] = to_uint8(refine_faces(face_generator, frame, label_map, keypoints[i:i + 1]))[0]
+        return labels, body, refined
+
+
+    def windows(self, keypoints: np.ndarray) -> list[Box]:
+        """Each frame's person window (a run trained on windows): centred on its skeleton,
+        inside the frame; a frame without one keeps the window before it."""
+        assert self.target.window is not None
+        boxes: list[Box] = []
+        origin = None
+        for pose in keypoints:
+            origin = window_origin([pose], self.target.window, self.target.size, fallback=origin)
+            boxes.append(window_box(origin, self.target.window))
+        return boxes
+
+
+def normalize_to_target(source_keypoints: np.ndarray, source_size: tuple[int, int],
+                        target: TargetInfo, fit: str = "auto") -> tuple[Fit, dict]:
+    """Source keypoints (prepared-frame pixels of size ``source_size``) -> the target's
+    prepared-frame pixels, by EDN global pose normalization or its robust fallback
+    (``edn.preparation.normalize.fit_normalization``). Returns the fit and the parameters to record,
+    with the frames where the source's tracked person seems to change."""
+    kp = scale_keypoints(source_keypoints, source_size, target.prepared_size)
+    source_stats = ankle_stats(kp)
+    result = fit_normalization(kp, source_stats, AnkleStats(**target.stats), fit)
+    params = {"fit": result.fit, "requested_fit": result.requested,
+              "edn_fit_problems": list(result.problems), "identity_jumps": identity_jumps(kp),
+              "source": source_stats.to_dict(), "target": target.stats,
+              **result.transforms.to_dict()}
+    return result, params
