@@ -2,7 +2,7 @@
 
 The wrapped generator outputs four channels: a person image and a mask logit. The frame is
 ``mask * person + (1 - mask) * plate`` where the plate is the target video's background
-(per-pixel median of person-free pixels, ``edn.training.data.background_plate``). With a static
+(per-pixel median of person-free pixels, ``edn.preparation.target_set.background_plate``). With a static
 camera the background is then exact instead of re-synthesised every frame, and the
 generator spends its capacity on the person; the mask is supervised with the person
 segmentation of the training frames.
