@@ -1,6 +1,7 @@
 """edn: Everybody Dance Now pose transfer. `pip install -e .` (the Makefile does it)."""
 from pathlib import Path
 
+from pybind11.setup_helpers import Pybind11Extension
 from setuptools import find_packages, setup
 
 here = Path(__file__).parent
@@ -19,4 +20,9 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["edn", "edn.*", "pose_detector", "pose_detector.*"]),
     install_requires=requirements,
+    # The C++ PAF grouping (plain C++17 with a pybind11 binding; pybind11 is a build-time
+    # requirement only, see pyproject.toml). Without it pose_detector groups in NumPy.
+    ext_modules=[Pybind11Extension("pose_detector._pafprocess",
+                                   ["pose_detector/openpose/pafprocess.cpp"],
+                                   cxx_std=17, extra_compile_args=["-O3"])],
 )

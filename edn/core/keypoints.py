@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -231,4 +232,64 @@ def scale_keypoints(keypoints: np.ndarray, from_size: tuple[int, int],
     out = keypoints.astype(np.float32).copy()
     out[..., 0] *= to_size[0] / from_size[0]
     out[..., 1] *= to_size[1] / from_size[1]
+    return out
+
+
+# COCO-format keypoint names (COCO, OCHuman, CrowdPose, ...) -> COCO-18 joints.
+_COCO_NAMES = {
+    "nose": "nose", "neck": "neck",
+    "left_eye": "l_eye", "right_eye": "r_eye", "left_ear": "l_ear", "right_ear": "r_ear",
+    "left_shoulder": "l_shoulder", "right_shoulder": "r_shoulder",
+    "left_elbow": "l_elbow", "right_elbow": "r_elbow", "left_wrist": "l_wrist", "right_wrist": "r_wrist",
+    "left_hip": "l_hip", "right_hip": "r_hip", "left_knee": "l_knee", "right_knee": "r_knee",
+    "left_ankle": "l_ankle", "right_ankle": "r_ankle",
+}
+
+
+@dataclass
+class AnnotatedImage:
+    """One image of a COCO-format keypoint file. people: (P, 18, 3) COCO-18 with confidence 1
+    where labelled (visible or not), the neck as the shoulders' midpoint unless the file has
+    a neck; labelled: (P, 18) bool, the joints the file itself labels (not a derived neck)."""
+    file_name: str
+    width: int
+    height: int
+    people: np.ndarray
+    labelled: np.ndarray
+
+
+def read_coco_keypoints(path: str | os.PathLike) -> list[AnnotatedImage]:
+    """The images of a COCO-format keypoint annotation file with their people, in the file's
+    image order. Keypoints are mapped to COCO-18 by name; names with no COCO-18 joint (a
+    head top) are left out."""
+    try:
+        with open(path) as f:
+            data = json.load(f)
+        names = next(c["keypoints"] for c in data["categories"] if "keypoints" in c)
+        images, annotations = data["images"], data["annotations"]
+    except (OSError, ValueError, KeyError, StopIteration, TypeError) as e:
+        raise InputError(f"{path} is not a COCO keypoint annotation file ({type(e).__name__}: {e})") from None
+    index = [J.get(_COCO_NAMES.get(n, ""), None) for n in names]
+    if sum(i is not None for i in index) < 4:
+        raise InputError(f"{path}: its keypoints ({', '.join(names)}) hardly map to COCO-18")
+    by_image: dict[object, list[tuple[np.ndarray, np.ndarray]]] = {im["id"]: [] for im in images}
+    for a in annotations:
+        if a.get("image_id") not in by_image:
+            continue
+        raw = np.asarray(a.get("keypoints", []), np.float32).reshape(-1, 3)
+        pose, labelled = empty_pose(), np.zeros(NUM_JOINTS, bool)
+        for src, dst in enumerate(index):
+            if dst is not None and src < len(raw) and raw[src, 2] > 0:
+                pose[dst] = (raw[src, 0], raw[src, 1], 1.0)
+                labelled[dst] = True
+        if not labelled[J["neck"]]:
+            pose = with_neck(pose)
+        by_image[a["image_id"]].append((pose, labelled))
+    out = []
+    for im in images:
+        people = by_image[im["id"]]
+        out.append(AnnotatedImage(
+            im["file_name"], int(im["width"]), int(im["height"]),
+            np.stack([p for p, _ in people]) if people else np.zeros((0, NUM_JOINTS, 3), np.float32),
+            np.stack([m for _, m in people]) if people else np.zeros((0, NUM_JOINTS), bool)))
     return out
