@@ -3,12 +3,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from edn.core.cli import add_common_flags, run_command
-from edn.core.paths import WEIGHTS_HELP
 from edn.preparation.prepare import parse_size, prepare_video
-from pose_detector.extract import DETECTORS, make_detector
+from pose_detector.cli import add_detector_flags, detector_from_args
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -26,13 +24,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--margin", type=float, default=0.3,
                    help="crop margin around the motion, as a fraction of its longer side "
                         "(default 0.3)")
-    p.add_argument("--detector", choices=DETECTORS, default="auto",
-                   help="pose backend (default auto: see python -m pose_detector --help)")
+    add_detector_flags(p)
     p.add_argument("--no-masks", action="store_true",
                    help="skip person segmentation masks (faster)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing DIR")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--weights-dir", type=Path, help=WEIGHTS_HELP)
     add_common_flags(p)
     return p.parse_args(argv)
 
@@ -44,8 +40,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     size = parse_size(args.size)
-    detector = make_detector(args.detector, segmentation=not args.no_masks,
-                             weights=args.weights_dir)
+    detector = detector_from_args(args, segmentation=not args.no_masks)
     meta = prepare_video(args.video, args.out, detector, size=size, margin=args.margin,
                          masks=not args.no_masks, overwrite=args.overwrite,
                          progress=not args.quiet)

@@ -1,19 +1,18 @@
-"""python -m pose_detector INPUT --write-json DIR [--detector auto|mediapipe] [--render-video OUT.mp4]"""
+"""python -m pose_detector INPUT --write-json DIR [--detector auto|mediapipe|openpose] [--render-video OUT.mp4]"""
 from __future__ import annotations
 
 import argparse
 import sys
 import time
-from pathlib import Path
 
 from edn.core.cli import add_common_flags, run_command
 from edn.core.errors import UserError
 from edn.core.io import staged_dir
 from edn.core.keypoints import write_sequence
-from edn.core.paths import WEIGHTS_HELP
 from edn.core.skeleton import draw_skeleton
 from edn.core.video import Mp4Writer, open_frames
-from pose_detector.extract import DETECTORS, check_output_dir, extract_track, make_detector
+from pose_detector.cli import add_detector_flags, detector_from_args
+from pose_detector.extract import check_output_dir, extract_track
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -26,10 +25,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("input", help="a video file, an image file, or a folder of images")
     p.add_argument("--write-json", metavar="DIR", required=True,
                    help="folder for the per-frame JSON files (written complete or not at all)")
-    p.add_argument("--detector", choices=DETECTORS, default="auto",
-                   help="pose backend: 'mediapipe' = BlazePose full, bundled with mediapipe; "
-                        "'auto' = OpenPose when its weights are in weights/ and that backend "
-                        "is available, else mediapipe (default: auto)")
+    add_detector_flags(p)
     p.add_argument("--render-video", metavar="OUT.mp4",
                    help="also write an H.264 video of the input with the skeleton drawn over it")
     p.add_argument("--no-smooth", action="store_true",
@@ -44,7 +40,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--overwrite", action="store_true",
                    help="replace a non-empty --write-json folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--weights-dir", type=Path, help=WEIGHTS_HELP)
     add_common_flags(p)
     return p.parse_args(argv)
 
@@ -57,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace) -> int:
     check_output_dir(args.write_json, args.overwrite)
     frames = open_frames(args.input, fps=args.fps)
-    detector = make_detector(args.detector, weights=args.weights_dir)
+    detector = detector_from_args(args)
     start = time.perf_counter()
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers must be at least 1, not {args.workers}")

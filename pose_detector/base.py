@@ -28,10 +28,13 @@ class PersonPose:
     world_landmarks: (33, 4) MediaPipe world landmarks (metres, hip-centred, x right,
         y down, z away from the camera; 4th column = visibility) or None. Kept for the VMD branch.
     segmentation: (H, W) float32 in [0, 1], person probability, or None. Kept for synthesis.
+    score: how sure the detector is of the person, in its own scale (OpenPose: the grouping's
+        mean score per part; MediaPipe: the mean landmark visibility), or None.
     """
     keypoints: np.ndarray
     world_landmarks: np.ndarray | None = None
     segmentation: np.ndarray | None = field(default=None, repr=False)
+    score: float | None = None
 
     def box(self, min_conf: float = 0.2) -> tuple[float, float, float, float] | None:
         """(x0, y0, x1, y1) around the confident joints, or None with fewer than 2."""
@@ -44,9 +47,14 @@ class PersonPose:
 
 
 class Detector(Protocol):
-    """Finds people in RGB uint8 images (H, W, 3)."""
+    """Finds people in RGB uint8 images (H, W, 3).
+
+    ``multi_person``: ``detect`` returns everybody in one pass (OpenPose), so the tracker
+    follows the dancer among the people of each whole frame; otherwise (MediaPipe) it finds
+    one person per call and the tracker works on a crop around the dancer."""
 
     name: str
+    multi_person: bool
 
     def detect(self, image_rgb: np.ndarray) -> list[PersonPose]:
         """People in an independent image (no temporal state)."""

@@ -21,9 +21,9 @@ from pose_detector.filtering import fix_side_swaps, median_filter
 from pose_detector.tracking import MainPersonTracker, same_person
 
 log = logging.getLogger(__name__)
-DETECTORS = ("auto", "mediapipe")
-# CMU's COCO body model as converted for PyTorch, and tensorboy's.
-OPENPOSE_WEIGHTS = (Path("body_pose_model.pth"), Path("pose_model.pth"))
+DETECTORS = ("auto", "mediapipe", "openpose")
+# CMU's COCO body model as converted for PyTorch, and tensorboy's (the first found is used).
+OPENPOSE_WEIGHTS = ("body_pose_model.pth", "pose_model.pth")
 
 
 @dataclass
@@ -36,19 +36,44 @@ class Track:
     detector: str
 
 
-def make_detector(name: str = "auto", segmentation: bool = False,
-                  weights: Path | None = None) -> Detector:
-    """The detector called ``name``. ``auto`` picks the OpenPose backend when its weights are
-    in the weights folder (``weights``, default ``edn.core.paths.weights_dir()``) and that
-    backend is available, else MediaPipe BlazePose (bundled)."""
+def openpose_weights(folder: Path) -> Path | None:
+    """The OpenPose weights file in ``folder``, if the user brought one."""
+    return next((folder / n for n in OPENPOSE_WEIGHTS if (folder / n).is_file()), None)
+
+
+def make_detector(name: str = "auto", segmentation: bool = False, weights: Path | None = None,
+                  scales: tuple[float, ...] = (1.0,), device: str = "auto") -> Detector:
+    """The detector called ``name``, saying in the log which one it is.
+
+    ``auto``: the PyTorch OpenPose backend when its weights are in the weights folder
+    (``weights``, default ``edn.core.paths.weights_dir()``) and no segmentation masks are
+    needed (OpenPose gives none), else MediaPipe BlazePose (bundled). ``scales``: OpenPose's
+    scale search (``pose_detector.backends.openpose``)."""
     if name not in DETECTORS:
         raise UserError(f"unknown detector {name!r}; one of {', '.join(DETECTORS)}")
-    # The PyTorch OpenPose backend is not part of this version; `auto` always means MediaPipe.
     folder = weights_dir(weights)
-    found = [p.name for p in OPENPOSE_WEIGHTS if (folder / p).is_file()]
-    if name == "auto" and found:
-        log.info("OpenPose weights found in %s (%s), but this version has no OpenPose backend: "
-                 "using MediaPipe BlazePose", folder, ", ".join(found))
+    found = openpose_weights(folder)
+    if name == "auto":
+        if found is not None and not segmentation:
+            name = "openpose"
+        elif found is not None:
+            log.info("OpenPose weights found (%s), but segmentation masks are needed and "
+                     "OpenPose gives none: using MediaPipe BlazePose", found)
+        else:
+            log.info("no OpenPose weights (%s) in %s: using MediaPipe BlazePose (bundled)",
+                     " or ".join(OPENPOSE_WEIGHTS), folder)
+    if name == "openpose":
+        if segmentation:
+            raise UserError("the OpenPose detector gives no segmentation masks: add --no-masks, "
+                            "or use --detector mediapipe")
+        if found is None:
+            raise UserError(f"--detector openpose needs {' or '.join(OPENPOSE_WEIGHTS)} in "
+                            f"{folder} (see weights/README.md)")
+        from pose_detector.backends.openpose import OpenPoseDetector
+        detector = OpenPoseDetector(found, scales=scales, device=device)
+        log.info("detector: OpenPose COCO body model (%s, %s, scales %s)", found,
+                 detector.network.precision, ",".join(f"{s:g}" for s in scales))
+        return detector
     from pose_detector.backends.mediapipe import MediaPipeDetector
     return MediaPipeDetector(segmentation=segmentation)
 

@@ -1,6 +1,8 @@
-"""Follow one person (the dancer) through a video with a single-person detector.
+"""Follow one person (the dancer) through a video.
 
-The detector runs on a square crop that follows the tracked person, so bystanders outside
+With a multi-person detector (OpenPose) every frame is searched whole and the dancer is the
+person nearest to where they were (the tallest at first). With a single-person detector the
+detector runs on a square crop that follows the tracked person, so bystanders outside
 the crop cannot take over. When the person is lost the whole frame is searched again: people
 are enumerated by detecting, masking the one found and detecting again; the first time the
 largest person is chosen, afterwards the one nearest to where the dancer was last seen.
@@ -121,7 +123,7 @@ class MainPersonTracker:
             inverse = cv2.invertAffineTransform(crop.matrix())
             seg = cv2.warpAffine(seg, inverse, (frame.shape[1], frame.shape[0]),
                                  flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-        return PersonPose(crop.to_image(pose.keypoints), pose.world_landmarks, seg)
+        return PersonPose(crop.to_image(pose.keypoints), pose.world_landmarks, seg, pose.score)
 
     def _acquire(self, frame: np.ndarray) -> PersonPose | None:
         people = [p for p in enumerate_people(self.detector, frame) if p.box() is not None]
@@ -139,8 +141,24 @@ class MainPersonTracker:
             return tracked
         return chosen
 
+    def _choose(self, people: list[PersonPose]) -> PersonPose | None:
+        """Of a multi-person detector's people in the whole frame: the tallest at first,
+        then the one nearest to where the dancer was, if plausibly the same person."""
+        people = [p for p in people if p.box() is not None]
+        if not people:
+            return None
+        if self.box is None:
+            return max(people, key=_height)
+        previous = self.box
+        chosen = min(people, key=lambda p: box_center_distance(p.box(), previous))  # type: ignore[arg-type]
+        if same_person(chosen.box(), previous, max_shift=0.5 * (1 + self.misses)):  # type: ignore[arg-type]
+            return chosen
+        return None
+
     def update(self, frame_rgb: np.ndarray) -> PersonPose | None:
         """The main person in this frame, or None when not found."""
+        if getattr(self.detector, "multi_person", False):
+            return self._settle(self._choose(self.detector.detect(frame_rgb)))
         pose = None
         if self.box is not None:
             crop = crop_around(self.box, self.crop_size, self.context)
@@ -153,6 +171,10 @@ class MainPersonTracker:
             if pose is not None and self.box is not None and not same_person(
                     pose.box(), self.box, max_shift=0.5 * (1 + self.misses)):
                 pose = None
+        return self._settle(pose)
+
+    def _settle(self, pose: PersonPose | None) -> PersonPose | None:
+        """Remember where the dancer is (or count a miss) and return ``pose``."""
         if pose is None:
             self.misses += 1
             if self.misses > self.max_misses:  # give up on the old position entirely

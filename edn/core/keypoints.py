@@ -248,7 +248,8 @@ _COCO_NAMES = {
 
 @dataclass
 class AnnotatedImage:
-    """One image of a COCO-format keypoint file. people: (P, 18, 3) COCO-18 with confidence 1
+    """One image of a COCO-format keypoint file (width and height 0 when the file does not
+    give them). people: (P, 18, 3) COCO-18 with confidence 1
     where labelled (visible or not), the neck as the shoulders' midpoint unless the file has
     a neck; labelled: (P, 18) bool, the joints the file itself labels (not a derived neck)."""
     file_name: str
@@ -289,7 +290,7 @@ def read_coco_keypoints(path: str | os.PathLike) -> list[AnnotatedImage]:
     for im in images:
         people = by_image[im["id"]]
         out.append(AnnotatedImage(
-            im["file_name"], int(im["width"]), int(im["height"]),
+            im["file_name"], int(im.get("width", 0)), int(im.get("height", 0)),
             np.stack([p for p, _ in people]) if people else np.zeros((0, NUM_JOINTS, 3), np.float32),
             np.stack([m for _, m in people]) if people else np.zeros((0, NUM_JOINTS), bool)))
     return out

@@ -29,7 +29,7 @@ from edn.evaluation.metrics import (
 )
 from edn.inference.transfer import Renderer
 from edn.preparation.contact_sheet import write_report
-from edn.preparation.prepare import PreparedMeta
+from edn.preparation.prepare import PreparedMeta, detector_of
 from edn.preparation.target_set import TargetSet
 from pose_detector.extract import make_detector
 
@@ -76,7 +76,7 @@ def evaluate_runs(runs: dict[str, Path], target: Path, out: Path, device: torch.
     split = max(held_out_split(split_fraction, r.target.frames[1], n) for r in renderers.values())
     train, test = slice(0, split), slice(split, n)
     keypoints, real = data.keypoints[test], data.frames[test]
-    detector = make_detector("auto", weights=weights)
+    detector = make_detector(detector_of(prepared), weights=weights)  # the target keypoints' own
     perceptual, lpips_note = LPIPS.from_weights_dir(weights, device)
 
     def scores(frames: np.ndarray) -> dict:

@@ -17,7 +17,7 @@ from edn.core.video import read_image_rgb, write_image_rgb
 from edn.inference.transfer import Renderer, normalize_to_target
 from edn.preparation.contact_sheet import transfer_sheet
 from edn.preparation.normalize import jumps_warning
-from edn.preparation.prepare import PreparedMeta, crop_resize, prepare_video
+from edn.preparation.prepare import PreparedMeta, crop_resize, detector_of, prepare_video
 from pose_detector.extract import make_detector
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,9 @@ def transfer_dance(renderer: Renderer, name: str, source: Path, out: Path, fit: 
         prepared = source
         if source.is_file():
             prepared = tmp / "source_set"
-            prepare_video(source, prepared, make_detector("auto", weights=weights),
+            # the detector the target's keypoints came from: one skeleton convention
+            detector = make_detector(detector_of(target.prepared_set), weights=weights)
+            prepare_video(source, prepared, detector,
                           size=target.prepared_size,
                           masks=False, progress=progress)
         meta = PreparedMeta.load(prepared)

@@ -53,6 +53,15 @@ class PreparedMeta:
         return cls(**d)
 
 
+def detector_of(prepared_set: str | os.PathLike) -> str:
+    """The detector a prepared set's keypoints came from ("auto" when the set is gone), so
+    that keypoints compared with or transferred onto them come from the same one."""
+    try:
+        return PreparedMeta.load(prepared_set).detector
+    except InputError:
+        return "auto"
+
+
 def parse_size(text: str) -> tuple[int, int]:
     """'512' -> (512, 512); '1024x512' -> (1024, 512) as (width, height)."""
     parts = text.lower().split("x")

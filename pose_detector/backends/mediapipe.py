@@ -32,6 +32,7 @@ class MediaPipeDetector:
     """BlazePose full. One person per image: the most confident one in the image given."""
 
     name = "mediapipe"
+    multi_person = False
 
     def __init__(self, segmentation: bool = False, min_confidence: float = 0.5):
         # mediapipe 0.10.14 calls a protobuf API that newer protobuf deprecates, on every frame
@@ -65,7 +66,8 @@ class MediaPipeDetector:
                               for p in result.pose_world_landmarks.landmark], np.float32)
         mask = result.segmentation_mask
         return PersonPose(landmarks_to_coco18(lm), world,
-                          None if mask is None else np.asarray(mask, np.float32))
+                          None if mask is None else np.asarray(mask, np.float32),
+                          score=float(lm[:, 2].mean()))
 
     def _run(self, solution, image_rgb: np.ndarray) -> PersonPose | None:
         image_rgb = np.ascontiguousarray(image_rgb)

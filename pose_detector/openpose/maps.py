@@ -121,3 +121,26 @@ def resolvable_keypoints(people: np.ndarray, labelled: np.ndarray, stride: float
             biggest = max(sizes, key=lambda r: sizes[r])
             out[p] = [separate[p, j] and roots[j] == biggest for j in range(NUM_PARTS)]
     return out & labelled
+
+
+# A standing person facing the camera, COCO-18, in units of its height (head top at y = -0.5).
+_STANDING = np.array([
+    [0.0, -0.40], [0.0, -0.30], [-0.11, -0.30], [-0.14, -0.12], [-0.16, 0.03], [0.11, -0.30],
+    [0.14, -0.12], [0.16, 0.03], [-0.07, 0.0], [-0.08, 0.24], [-0.08, 0.48], [0.07, 0.0],
+    [0.08, 0.24], [0.08, 0.48], [-0.03, -0.43], [0.03, -0.43], [-0.06, -0.41], [0.06, -0.41]])
+
+
+def synthetic_people(count: int, height: int, width: int, seed: int = 0) -> list[np.ndarray]:
+    """``count`` standing people side by side in rows across an image (each (18, 3), every
+    joint present), jittered by ``seed``: test and benchmark scenes with known truth."""
+    rng = np.random.default_rng(seed)
+    per_row = min(count, 10)
+    rows = -(-count // per_row)
+    size = min(height / rows * 0.8, width / per_row * 2.2)
+    people = []
+    for k in range(count):
+        r, c = divmod(k, per_row)
+        centre = np.array([(c + 0.5) * width / per_row, (r + 0.5) * height / rows])
+        xy = centre + _STANDING * size * rng.uniform(0.9, 1.0) + rng.uniform(-2, 2, (18, 2))
+        people.append(np.concatenate([xy, np.ones((18, 1))], 1).astype(np.float32))
+    return people

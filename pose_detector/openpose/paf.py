@@ -36,6 +36,7 @@ when the extension is missing.
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
 import math
 from dataclasses import dataclass
@@ -254,12 +255,12 @@ def decode_numpy(heatmaps: np.ndarray, pafs: np.ndarray, stride: float = 8.0,
 @functools.cache
 def _extension():
     try:
-        from pose_detector import _pafprocess
+        extension = importlib.import_module("pose_detector._pafprocess")
     except ImportError:
         log.warning("the C++ PAF grouping extension is not built (pip install -e . builds it): "
                     "grouping with the NumPy reference, about 100x slower")
         return None
-    return _pafprocess
+    return extension
 
 
 def has_extension() -> bool:
@@ -274,5 +275,7 @@ def decode(heatmaps: np.ndarray, pafs: np.ndarray, stride: float = 8.0,
     if ext is None:
         return decode_numpy(heatmaps, pafs, stride, params)
     heatmaps, pafs = _check_maps(heatmaps, pafs)
-    people, scores = ext.decode(heatmaps, pafs, float(stride), **vars(params))
+    people, scores = ext.decode(heatmaps, pafs, float(stride), params.peak_threshold,
+                                params.inter_threshold, params.inter_min_above, params.min_parts,
+                                params.min_mean_score, params.samples, params.smooth_sigma)
     return Decoded(people, scores)

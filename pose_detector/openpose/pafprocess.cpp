@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <memory>
 #include <vector>
 
 namespace py = pybind11;
@@ -58,55 +59,6 @@ std::vector<double> GaussianKernel(double sigma) {
   return k;
 }
 
-// The smoothed heatmap, evaluated only where it is needed. A cell's smoothed value is the
-// separable blur (border values repeated) computed at that cell alone, in the same order of
-// operations as a full row pass then column pass (so equal to the NumPy reference's).
-class SmoothedMap {
- public:
-  SmoothedMap(int h, int w, const std::vector<double>& kernel)
-      : h_(h), w_(w), r_(static_cast<int>(kernel.size()) / 2), kernel_(kernel),
-        value_(static_cast<size_t>(h) * w), stamp_(static_cast<size_t>(h) * w, -1) {}
-
-  void Reset(const float* map, int generation) {
-    map_ = map;
-    generation_ = generation;
-  }
-
-  double At(int y, int x) {
-    const size_t i = static_cast<size_t>(y) * w_ + x;
-    if (stamp_[i] == generation_) return value_[i];
-    double acc = 0;
-    const double* k = kernel_.data() + r_;
-    if (y >= r_ && y < h_ - r_ && x >= r_ && x < w_ - r_) {  // inside: no clamping
-      for (int t = -r_; t <= r_; ++t) {
-        const float* src = map_ + static_cast<size_t>(y + t) * w_ + x;
-        double row = 0;
-        for (int s = -r_; s <= r_; ++s) row += k[s] * src[s];
-        acc += k[t] * row;
-      }
-    } else {
-      for (int t = -r_; t <= r_; ++t) {
-        const int yy = std::min(h_ - 1, std::max(0, y + t));
-        double row = 0;
-        for (int s = -r_; s <= r_; ++s)
-          row += k[s] * map_[static_cast<size_t>(yy) * w_ + std::min(w_ - 1, std::max(0, x + s))];
-        acc += k[t] * row;
-      }
-    }
-    stamp_[i] = generation_;
-    value_[i] = acc;
-    return acc;
-  }
-
- private:
-  int h_, w_, r_;
-  const std::vector<double>& kernel_;
-  std::vector<double> value_;
-  std::vector<int> stamp_;
-  const float* map_ = nullptr;
-  int generation_ = -1;
-};
-
 double Refine(double left, double centre, double right) {
   if (left <= 0 || right <= 0 || centre <= 0) return 0.0;
   const double ll = std::log(left), lc = std::log(centre), lr = std::log(right);
@@ -133,54 +85,100 @@ double Offset(int i, int n, Value value) {
   return 0.0;
 }
 
+// The separable blur (border values repeated) of one map on the box [ey0, ey1] x [ex0, ex1]:
+// a row pass on the rows the column pass reads, then the column pass; per cell the same
+// additions in the same order as over the whole map. R: the radius when fixed at compile
+// time (2, the radius at stride 8, so the taps unroll), -1 for any. taps: 2r + 1 pointers.
+template <int R>
+void SmoothBox(const float* raw, int h, int w, const double* k, int radius, int ey0, int ey1, int ex0,
+               int ex1, double* __restrict rows, double* __restrict m, const double** taps) {
+  const int r = R >= 0 ? R : radius;
+  for (int y = std::max(0, ey0 - r); y <= std::min(h - 1, ey1 + r); ++y) {
+    const float* src = raw + static_cast<size_t>(y) * w;
+    double* dst = rows + static_cast<size_t>(y) * w;
+    for (int x = ex0; x <= ex1; ++x) {
+      double acc = 0;
+      if (x >= r && x < w - r) {
+        for (int s = -r; s <= r; ++s) acc += k[s] * src[x + s];
+      } else {
+        for (int s = -r; s <= r; ++s) acc += k[s] * src[std::min(w - 1, std::max(0, x + s))];
+      }
+      dst[x] = acc;
+    }
+  }
+  for (int y = ey0; y <= ey1; ++y) {
+    for (int t = -r; t <= r; ++t) taps[t + r] = rows + static_cast<size_t>(std::min(h - 1, std::max(0, y + t))) * w;
+    double* dst = m + static_cast<size_t>(y) * w;
+    for (int x = ex0; x <= ex1; ++x) {
+      double acc = 0;
+      for (int t = -r; t <= r; ++t) acc += k[t] * taps[t + r][x];
+      dst[x] = acc;
+    }
+  }
+}
+
 // Peaks of every part. The kernel is normalised and non-negative, so a smoothed value above
-// the threshold needs a raw value above it within the kernel's radius: only cells near such
-// raw values are examined, in row-major order.
+// the threshold needs a raw value above it within the kernel's radius r: the map is smoothed
+// only on the box around the raw values above the threshold, grown by r (where peaks can be)
+// and 2 more cells (their neighbours, and the cells a border peak's refinement reads). Each
+// smoothed value is the full-map separable blur's (border values repeated), computed in the
+// same order, so equal to the NumPy reference's.
 void FindPeaks(const float* heat, int h, int w, double stride, const Params& p,
                std::vector<std::vector<Peak>>& peaks) {
   const std::vector<double> kernel = GaussianKernel(p.smooth_sigma / stride);
   const int r = static_cast<int>(kernel.size()) / 2;
-  SmoothedMap m(h, w, kernel);
+  const double* k = kernel.data() + r;
+  // Scratch planes, uninitialised: only cells written for the current part are read.
+  std::unique_ptr<double[]> rows_plane(new double[static_cast<size_t>(h) * w]);
+  std::unique_ptr<double[]> smooth_plane(new double[static_cast<size_t>(h) * w]);
+  double* __restrict rows = rows_plane.get();
+  double* __restrict m = smooth_plane.get();
+  std::vector<const double*> taps(2 * r + 1);
   // The raw scan compares floats (vectorised), against the largest float not above the
   // threshold: it may let a few more cells through, never fewer.
   float threshold = static_cast<float>(p.peak_threshold);
   if (static_cast<double>(threshold) > p.peak_threshold) threshold = std::nextafter(threshold, -1e30f);
-  std::vector<int> marked(static_cast<size_t>(h) * w, -1);
-  std::vector<int> cells;
   peaks.assign(kParts, {});
   for (int part = 0; part < kParts; ++part) {
     const float* raw = heat + static_cast<size_t>(part) * h * w;
-    m.Reset(raw, part);
-    cells.clear();
+    int y0 = h, y1 = -1, x0 = w, x1 = -1;
     for (int y = 0; y < h; ++y) {
       const float* row = raw + static_cast<size_t>(y) * w;
       int above = 0;  // a branch-free count the compiler vectorises: most rows hold nothing
       for (int x = 0; x < w; ++x) above += row[x] > threshold;
       if (above == 0) continue;
-      for (int x = 0; x < w; ++x) {
-        if (!(row[x] > threshold)) continue;
-        for (int yy = std::max(0, y - r); yy <= std::min(h - 1, y + r); ++yy)
-          for (int xx = std::max(0, x - r); xx <= std::min(w - 1, x + r); ++xx) {
-            const int i = yy * w + xx;
-            if (marked[i] != part) {
-              marked[i] = part;
-              cells.push_back(i);
-            }
-          }
+      y0 = std::min(y0, y);
+      y1 = y;
+      int first = 0, last = w - 1;
+      while (!(row[first] > threshold)) ++first;
+      while (!(row[last] > threshold)) --last;
+      x0 = std::min(x0, first);
+      x1 = std::max(x1, last);
+    }
+    if (y1 < 0) continue;
+    // b: where peaks can be; e: where smoothed values are read (b's neighbours, and two
+    // cells in from a border, which a peak on the border reads).
+    const int by0 = std::max(0, y0 - r), by1 = std::min(h - 1, y1 + r);
+    const int bx0 = std::max(0, x0 - r), bx1 = std::min(w - 1, x1 + r);
+    const int ey0 = by0 == h - 1 ? std::max(0, h - 3) : std::max(0, by0 - 1);
+    const int ey1 = by1 == 0 ? std::min(h - 1, 2) : std::min(h - 1, by1 + 1);
+    const int ex0 = bx0 == w - 1 ? std::max(0, w - 3) : std::max(0, bx0 - 1);
+    const int ex1 = bx1 == 0 ? std::min(w - 1, 2) : std::min(w - 1, bx1 + 1);
+    if (r == 2)
+      SmoothBox<2>(raw, h, w, k, r, ey0, ey1, ex0, ex1, rows, m, taps.data());
+    else
+      SmoothBox<-1>(raw, h, w, k, r, ey0, ey1, ex0, ex1, rows, m, taps.data());
+    auto at = [&](int y, int x) { return (x < 0 || y < 0 || x >= w || y >= h) ? 0.0 : m[y * w + x]; };
+    for (int y = by0; y <= by1; ++y)
+      for (int x = bx0; x <= bx1; ++x) {
+        const double c = m[y * w + x];
+        if (!(c > p.peak_threshold) || c < at(y, x - 1) || c < at(y, x + 1) || c < at(y - 1, x) ||
+            c < at(y + 1, x))
+          continue;
+        const double dx = Offset(x, w, [&](int j) { return m[y * w + j]; });
+        const double dy = Offset(y, h, [&](int j) { return m[j * w + x]; });
+        peaks[part].push_back({x + dx, y + dy, static_cast<double>(raw[y * w + x])});
       }
-    }
-    std::sort(cells.begin(), cells.end());
-    auto at = [&](int y, int x) { return (x < 0 || y < 0 || x >= w || y >= h) ? 0.0 : m.At(y, x); };
-    for (const int i : cells) {
-      const int y = i / w, x = i % w;
-      const double c = m.At(y, x);
-      if (!(c > p.peak_threshold) || c < at(y, x - 1) || c < at(y, x + 1) || c < at(y - 1, x) ||
-          c < at(y + 1, x))
-        continue;
-      const double dx = Offset(x, w, [&](int j) { return m.At(y, j); });
-      const double dy = Offset(y, h, [&](int j) { return m.At(j, x); });
-      peaks[part].push_back({x + dx, y + dy, static_cast<double>(raw[i])});
-    }
   }
 }
 
