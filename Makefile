@@ -13,7 +13,7 @@ RUN    := $(DEMO)/weights/demo
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt setup.py pyproject.toml
+$(STAMP): requirements.txt setup.py pyproject.toml pose_detector/openpose/pafprocess.cpp
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps -e .
@@ -47,6 +47,8 @@ test: setup
 bench: setup
 	$(PY) bench/pose_agreement.py
 	$(PY) bench/detector_speed.py
+	$(PY) bench/paf_decode.py
+	$(PY) bench/openpose_speed.py
 	$(PY) bench/label_speed.py
 	$(PY) bench/normalization_real.py
 	$(PY) bench/synthesis_speed.py

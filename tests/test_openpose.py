@@ -202,3 +202,46 @@ def test_parse_scales():
     for bad in ("", "1,x", "0", "-1"):
         with pytest.raises(Exception, match="--scales"):
             parse_scales(bad)
+
+
+def test_command_line_tracks_the_dancer_with_openpose(tmp_path, monkeypatch, caplog):
+    """`python -m pose_detector --detector auto` with OpenPose weights in the weights folder:
+    OpenPose is picked and says so, the tallest of two people is followed, and the JSON holds
+    that person. The network is a stand-in giving the ideal maps of the two."""
+    import logging
+
+    from edn.core.keypoints import read_sequence
+    from edn.core.video import Mp4Writer
+    from pose_detector import __main__ as cli
+    from pose_detector.backends import openpose as backend
+
+    height, width = 240, 320
+    people = synthetic_people(2, height, width, seed=2)
+    people[1][:, 1] = (people[1][:, 1] - people[1][:, 1].mean()) * 0.6 + people[1][:, 1].mean()
+    video = tmp_path / "two.mp4"
+    with Mp4Writer(video, fps=10) as w:
+        for _ in range(4):
+            w.write(np.zeros((height, width, 3), np.uint8))
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    (weights / "pose_model.pth").write_bytes(b"")  # only its presence matters here
+    monkeypatch.setattr(backend, "load_openpose", lambda path: IdealNet(people, height, width, (1.0,)))
+    with caplog.at_level(logging.INFO):
+        code = cli.main([str(video), "--write-json", str(tmp_path / "json"), "--weights-dir",
+                         str(weights), "--quiet", "--no-smooth"])
+    assert code == 0
+    assert any("OpenPose COCO body model" in r.getMessage() for r in caplog.records)
+    track = read_sequence(tmp_path / "json")
+    assert track.shape == (4, 18, 3)
+    assert np.abs(track[:, :, :2] - people[0][None, :, :2]).max() < 2.0
+
+
+def test_openpose_without_weights_or_with_masks_is_a_clear_error(tmp_path):
+    from edn.core.errors import UserError
+    from pose_detector.extract import make_detector
+
+    with pytest.raises(UserError, match="needs body_pose_model.pth or pose_model.pth in"):
+        make_detector("openpose", weights=tmp_path)
+    (tmp_path / "body_pose_model.pth").write_bytes(b"")
+    with pytest.raises(UserError, match="no segmentation masks"):
+        make_detector("openpose", segmentation=True, weights=tmp_path)

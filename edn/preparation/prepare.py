@@ -20,7 +20,7 @@ from edn.core.keypoints import write_sequence
 from edn.core.paths import FRAMES, KEYPOINTS, MASKS, META, WORLD_LANDMARKS, frame_name
 from edn.core.video import open_frames
 from pose_detector.base import Detector, PersonPose
-from pose_detector.extract import extract_track
+from pose_detector.extract import DETECTORS, extract_track
 
 Box = tuple[float, float, float, float]
 
@@ -54,12 +54,14 @@ class PreparedMeta:
 
 
 def detector_of(prepared_set: str | os.PathLike) -> str:
-    """The detector a prepared set's keypoints came from ("auto" when the set is gone), so
-    that keypoints compared with or transferred onto them come from the same one."""
+    """The detector a prepared set's keypoints came from, so that keypoints compared with or
+    transferred onto them come from the same one; "auto" when the set is gone or its
+    keypoints came from elsewhere (e.g. real OpenPose JSON)."""
     try:
-        return PreparedMeta.load(prepared_set).detector
+        name = PreparedMeta.load(prepared_set).detector
     except InputError:
         return "auto"
+    return name if name in DETECTORS else "auto"
 
 
 def parse_size(text: str) -> tuple[int, int]:
