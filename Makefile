@@ -41,7 +41,15 @@ demo: demo-data $(RUN)/checkpoint.pt
 	$(PY) main/evaluate.py --name demo --weights-dir $(DEMO)/weights --target $(RUN)/target_set \
 		-o $(DEMO)/out/heldout --overwrite --quiet
 
-test: setup
+# three.js's VMD parser (npm mmd-parser), an independent reader for tests/test_vmd.py; where
+# npm or the registry is missing that test skips.
+NPM_PARSER := .cache/npm/node_modules/mmd-parser/package.json
+
+$(NPM_PARSER):
+	@command -v npm >/dev/null 2>&1 && npm install --silent --no-audit --no-fund --prefix .cache/npm \
+		mmd-parser@1.0.4 >/dev/null 2>&1 || echo "npm mmd-parser not installed: its VMD check will be skipped"
+
+test: setup $(NPM_PARSER)
 	$(PY) -m pytest -q
 
 bench: setup

@@ -1,4 +1,4 @@
-"""python main/test.py --name NAME --source VIDEO_OR_PREPARED_DIR -o OUT [--normalize auto|edn|robust|none]"""
+"""python main/test.py --name NAME --source VIDEO_OR_PREPARED_DIR -o OUT [--normalize auto|edn|robust|none] [--vmd OUT.vmd]"""
 from __future__ import annotations
 
 import argparse
@@ -6,11 +6,13 @@ import sys
 from pathlib import Path
 
 from edn.core.cli import add_common_flags, run_command
+from edn.core.errors import OutputExistsError
 from edn.core.paths import WEIGHTS_HELP, weights_dir
 from edn.core.runtime import pick_device
 from edn.inference.dance import transfer_dance
 from edn.inference.transfer import Renderer
 from edn.preparation.normalize import FIT_HELP, FITS
+from edn.vmd.export import export_vmd
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -36,6 +38,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-face", action="store_true",
                    help="skip the run's face stage (when it has one): the body generator's faces")
     p.add_argument("--fp32", action="store_true", help="plain fp32 inference (default: bf16 on CPU, AMP on CUDA)")
+    p.add_argument("--vmd", type=Path, metavar="OUT.vmd",
+                   help="also write the source dancer's motion as a MikuMikuDance VMD "
+                        "(as main/to_vmd.py with its defaults; replaced with --overwrite)")
+    p.add_argument("--vmd-model", type=Path, metavar="X.pmx",
+                   help="the PMX model for --vmd (default: the built-in standard model)")
     p.add_argument("--weights-dir", type=Path, help=WEIGHTS_HELP)
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -49,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.vmd is not None and args.vmd.exists() and not args.overwrite:
+        raise OutputExistsError(f"{args.vmd} exists (use --overwrite to replace it)")
     weights = weights_dir(args.weights_dir)
     renderer = Renderer(weights / args.name, pick_device(args.device), fast=not args.fp32,
                         face=not args.no_face)
@@ -57,6 +66,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"{n} frames -> {args.out}/frames (assemble: python output/img2video.py "
           f"{args.out}/frames -o result.mp4 --side-by-side {args.out}/source {args.out}/labels)",
           file=sys.stderr)
+    if args.vmd is not None:
+        # the source's skeletons as the transfer prepared them (a video's set is kept in OUT)
+        source = args.source if args.source.is_dir() else args.out / "source_set"
+        report = export_vmd(source, args.vmd, args.vmd_model, weights=weights, progress=not args.quiet)
+        print(f"{report.summary()} -> {args.vmd}", file=sys.stderr)
     return 0
 
 

@@ -1,6 +1,7 @@
 """Imports point one way (README, Architecture): core at the bottom; preparation and models
 on core; training, inference on those; evaluation on top. pose_detector stands on edn.core
-alone. Inference never imports training, models never import training."""
+alone. Inference never imports training, models never import training. The VMD branch uses
+core and prepared sets only, nothing of the synthesis stack."""
 import ast
 from pathlib import Path
 
@@ -11,7 +12,7 @@ LAYERS = {
     "edn.core": 0,
     "pose_detector": 1,
     "edn.preparation": 2, "edn.models": 2,
-    "edn.training": 3, "edn.inference": 3,
+    "edn.training": 3, "edn.inference": 3, "edn.vmd": 3,
     "edn.evaluation": 4,
 }
 
@@ -78,3 +79,10 @@ def test_the_check_catches_arrows_that_point_the_wrong_way():
            "pose_detector.extract -> edn.training.trainer",
            "edn.inference.transfer -> edn.training.trainer",
            "edn.models.face -> edn.training.presets"]
+
+
+def test_vmd_export_stands_on_core_and_prepared_sets():
+    allowed = ("edn.core", "edn.preparation", "pose_detector", "edn.vmd")
+    wrong = [f"{m} -> {t}" for m, imported in our_modules().items() if package(m) == "edn.vmd"
+             for t in imported if package(t) not in allowed]
+    assert wrong == []

@@ -1,6 +1,7 @@
 """main/train.py -> main/test.py -> output/img2video.py on a tiny synthetic prepared set."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -68,6 +69,26 @@ def test_train_transfer_and_assemble(tmp_path):
     # the source is the target itself: normalization must leave its skeletons in place
     np.testing.assert_allclose(read_sequence(out / "keypoints")[..., :2],
                                read_sequence(tmp_path / "set" / "keypoints")[..., :2], atol=0.5)
+
+    # --vmd: the source's skeletons (2D only here: lifted) as a motion at 30 fps
+    from edn.vmd.format import read_vmd
+    dancer = tmp_path / "dancer"
+    shutil.copytree(tmp_path / "set", dancer)
+    shutil.rmtree(dancer / "keypoints")
+    standing = np.array([[16, 4], [16, 8], [13, 8], [12, 12], [12, 15], [19, 8], [20, 12], [20, 15],
+                         [14, 16], [14, 22], [14, 28], [18, 16], [18, 22], [18, 28], [15, 3], [17, 3],
+                         [14, 4], [18, 4]], np.float32)
+    frames = np.repeat(np.c_[standing, np.ones(18)][None], 12, 0)
+    frames[:, 4, 1] -= np.linspace(0, 6, 12)  # the right wrist rises
+    write_sequence(dancer / "keypoints", frames, "dancer")
+    r = run("main/test.py", "--name", "t", "--weights-dir", str(weights), "--source", str(dancer),
+            "-o", str(tmp_path / "out2"), "--quiet", "--no-normalize", "--vmd", str(tmp_path / "dance.vmd"))
+    assert r.returncode == 0, r.stderr
+    assert "lifted from 2D" in r.stderr
+    vmd = read_vmd(tmp_path / "dance.vmd")
+    assert max(k.frame for k in vmd.bones) == 27  # 12 frames at 12 fps span 11/12 s: 30 fps frames 0-27
+    assert {"センター", "上半身", "左ひじ", "右ひざ"} <= {k.name for k in vmd.bones}
+    assert len({k.frame for k in vmd.bones if k.name == "右腕"}) > 2  # the rising arm moves
 
     r = run("output/img2video.py", str(out / "frames"), "-o", str(tmp_path / "r.mp4"),
             "--side-by-side", str(out / "source"), str(out / "labels"), "--quiet")

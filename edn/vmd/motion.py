@@ -1,0 +1,259 @@
+"""3D joints -> MMD bone rotations, センター travel and height, cleaned and reduced.
+
+Rotations. Each driven bone's world rotation is frame(current direction, reference) .
+frame(rest direction, rest reference)^-1 (``rotations.align``), its rest direction being from
+the bone to the model's next joint; its local rotation is (world rotation of the nearest
+driven ancestor)^-1 . world. References fix the roll about the bone:
+- torso (上半身, 上半身2), neck, shoulders: the shoulder line; lower body (下半身): the hip line;
+  head: the ear line, with the nose's side as front (a neutral head has the nose 17 degrees
+  below the ears' level);
+- upper arm / thigh: the plane the limb bends in (towards the forearm, or away from the
+  shin), blended into the torso's / pelvis's front as the limb straightens, so a straight
+  limb keeps the body's roll instead of spinning;
+- forearm: the hand's frame (index - pinky) when the detector saw the hand, else the
+  smallest rotation from the upper arm's frame (the elbow works as a hinge; the upper arm's
+  roll is kept, no corkscrew); shin: the smallest rotation from the thigh's frame;
+- wrist and ankle: the hand (index/pinky) and the foot (heel to toe) when seen, else no
+  rotation of their own.
+
+Legs are FK by default: an IK-off frame at frame 0 turns the model's leg IK bones off.
+``foot_ik`` writes the 足ＩＫ bones' positions and rotations instead (the ankles' places) and
+leaves IK on.
+
+Ground: センター's height each frame puts the lowest point of the feet (ankle or toe, against
+its rest height) on the floor: no sinking, no floating, no bobbing while standing.
+
+Clean-up: joints resampled to 30 fps, positions and quaternions low-passed (zero-phase
+Gaussian; quaternions after making their signs continuous, never Euler angles), then each
+track's keyframes reduced (Ramer-Douglas-Peucker with slerp / lerp between kept keys: a key
+is kept where leaving it out moves the bone by more than the angle or position threshold),
+always keeping the first and last frame.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.ndimage import gaussian_filter1d
+
+from edn.vmd import rotations as rot
+from edn.vmd.fk import pose
+from edn.vmd.format import BoneKey, IKKey, Motion
+from edn.vmd.pose3d import Joints3D
+from edn.vmd.skeleton import SIDES, Skeleton
+
+FPS = 30.0
+_SIDE = {"左": "l", "右": "r"}
+_NECK_NOSE_PITCH = np.deg2rad(17.0)
+
+
+@dataclass
+class Options:
+    foot_ik: bool = False
+    smooth_sigma: float = 1.0       # frames at 30 fps, for joints and quaternions
+    angle_threshold: float = 1.0    # degrees
+    position_threshold: float = 0.05  # MMD units (4 mm)
+
+
+@dataclass
+class Report:
+    frames: int
+    source: str
+    keys_before: int
+    keys_after: int
+    bones: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (f"{self.frames} frames at 30 fps from {self.source}; {len(self.bones)} bones; "
+                f"{self.keys_after} of {self.keys_before} keyframes kept")
+
+
+def resample(joints: Joints3D, fps: float = FPS) -> Joints3D:
+    """The joints at ``fps`` (linear in time), from frame 0 to the last input frame."""
+    n = len(joints)
+    t_in = np.arange(n) / joints.fps
+    t_out = np.arange(0.0, t_in[-1] + 1e-9, 1.0 / fps) if n > 1 else np.zeros(1)
+
+    def at(values: np.ndarray) -> np.ndarray:
+        flat = values.reshape(n, -1)
+        return np.stack([np.interp(t_out, t_in, flat[:, c]) for c in range(flat.shape[1])], 1).reshape(
+            (len(t_out),) + values.shape[1:])
+
+    return Joints3D({k: at(v) for k, v in joints.joints.items()}, at(joints.translation), fps, joints.source)
+
+
+def low_pass(values: np.ndarray, sigma: float) -> np.ndarray:
+    return gaussian_filter1d(values, sigma, axis=0, mode="nearest") if sigma > 0 and len(values) > 1 else values
+
+
+def smooth_quaternions(q: np.ndarray, sigma: float) -> np.ndarray:
+    return rot.normalize(low_pass(rot.continuous(q), sigma))
+
+
+def _min_rotation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The smallest rotations taking unit vectors a to b."""
+    a, b = rot.normalize(a), rot.normalize(b)
+    q = np.concatenate([np.cross(a, b), 1.0 + (a * b).sum(-1, keepdims=True)], -1)
+    opposite = q[..., 3] < 1e-8  # a 180-degree turn: about any axis perpendicular to a
+    if opposite.any():
+        axis = np.cross(a[opposite], np.array([1.0, 0.0, 0.0]))
+        weak = np.linalg.norm(axis, axis=-1) < 1e-6
+        axis[weak] = np.cross(a[opposite][weak], np.array([0.0, 1.0, 0.0]))
+        q[opposite] = np.concatenate([rot.normalize(axis), np.zeros((len(axis), 1))], -1)
+    return rot.normalize(q)
+
+
+def _blend(bent: np.ndarray, straight: np.ndarray, limb: np.ndarray) -> np.ndarray:
+    """``bent`` where the limb bends (sine of the bend over 0.5), fading into ``straight``."""
+    bent, straight, limb = rot.normalize(bent), rot.normalize(straight), rot.normalize(limb)
+    w = np.clip(np.linalg.norm(np.cross(limb, bent), axis=-1) / 0.5, 0.0, 1.0)[..., None]
+    return w * bent + (1 - w) * straight
+
+
+def world_rotations(j: dict[str, np.ndarray], sk: Skeleton) -> dict[str, np.ndarray]:
+    """World rotation (T, 4) of every bone the joints drive."""
+    up = j["neck"] - j["pelvis"]
+    lat_sh, lat_hip = j["l_sh"] - j["r_sh"], j["l_hip"] - j["r_hip"]
+    front = np.cross(up, lat_sh)
+    pelvis_front = np.cross(up, lat_hip)
+    up0 = sk.position("首") - sk.position("上半身")
+    lat0 = sk.position("左腕") - sk.position("右腕")
+    front0 = np.cross(up0, lat0)
+    out: dict[str, np.ndarray] = {}
+    out["上半身"] = rot.align(up, lat_sh, up0, lat0)
+    if "上半身2" in sk:
+        out["上半身2"] = rot.align(up, lat_sh, sk.position("首") - sk.position("上半身2"), lat0)
+    hips0 = (sk.position("左足") + sk.position("右足")) / 2
+    out["下半身"] = rot.align(-up, lat_hip, hips0 - sk.position("下半身"), sk.position("左足") - sk.position("右足"))
+    out["首"] = rot.align(j["head"] - j["neck"], lat_sh, sk.position("頭") - sk.position("首"), lat0)
+    nose0 = np.array([0.0, -np.sin(_NECK_NOSE_PITCH), 0.0]) + np.cos(_NECK_NOSE_PITCH) * rot.normalize(front0)
+    out["頭"] = rot.align(j["l_ear"] - j["r_ear"], j["nose"] - j["head"], lat0, nose0)
+    for side in SIDES:
+        s = _SIDE[side]
+        sh, el, wr = j[f"{s}_sh"], j[f"{s}_el"], j[f"{s}_wr"]
+        hip, knee, ank = j[f"{s}_hip"], j[f"{s}_knee"], j[f"{s}_ank"]
+        p = sk.position
+        out[side + "肩"] = rot.align(sh - j["neck"], up, p(side + "腕") - p(side + "肩"), up0)
+        arm0, fore0 = p(side + "ひじ") - p(side + "腕"), p(side + "手首") - p(side + "ひじ")
+        arm = rot.align(el - sh, _blend(wr - el, front, el - sh), arm0, front0)
+        out[side + "腕"] = arm
+        hand = f"{s}_index" in j and f"{s}_pinky" in j
+        if hand:
+            across = j[f"{s}_index"] - j[f"{s}_pinky"]
+            out[side + "ひじ"] = rot.align(wr - el, across, fore0, front0)
+            tip = p(side + "手先") - p(side + "手首") if side + "手先" in sk else fore0
+            out[side + "手首"] = rot.align((j[f"{s}_index"] + j[f"{s}_pinky"]) / 2 - wr, across, tip, front0)
+        else:
+            out[side + "ひじ"] = rot.mul(_min_rotation(rot.rotate(arm, np.broadcast_to(fore0, arm[..., :3].shape)), wr - el), arm)
+        thigh0, shin0 = p(side + "ひざ") - p(side + "足"), p(side + "足首") - p(side + "ひざ")
+        thigh = rot.align(knee - hip, _blend(knee - ank, pelvis_front, knee - hip), thigh0, front0)
+        out[side + "足"] = thigh
+        out[side + "ひざ"] = rot.mul(_min_rotation(rot.rotate(thigh, np.broadcast_to(shin0, thigh[..., :3].shape)), ank - knee), thigh)
+        toe = sk.toe(side)
+        if toe is not None and f"{s}_toe" in j and f"{s}_heel" in j:
+            out[side + "足首"] = rot.align(j[f"{s}_toe"] - ank, lat_hip, p(toe) - p(side + "足首"), lat0)
+    return out
+
+
+def local_rotations(world: dict[str, np.ndarray], sk: Skeleton) -> dict[str, np.ndarray]:
+    """Each driven bone's rotation relative to its nearest driven ancestor."""
+    out = {}
+    for name, w in world.items():
+        parent = sk.parents[sk.index(name)]
+        while parent >= 0 and sk.names[parent] not in world:
+            parent = sk.parents[parent]
+        out[name] = w if parent < 0 else rot.mul(rot.conjugate(world[sk.names[parent]]), w)
+    return out
+
+
+def foot_points(sk: Skeleton) -> list[str]:
+    points = []
+    for side in SIDES:
+        points.append(side + "足首")
+        toe = sk.toe(side)
+        if toe is not None:
+            points.append(toe)
+    return points
+
+
+def grounded(sk: Skeleton, local: dict[str, np.ndarray], travel: np.ndarray) -> np.ndarray:
+    """センター's translation per frame: the travel, lifted or lowered so that the lowest
+    foot point is at its rest height (the floor)."""
+    frames = len(travel)
+    positions, _ = pose(sk, local, {"センター": travel}, frames)
+    points = [sk.index(n) for n in foot_points(sk)]
+    above = positions[:, points, 1] - sk.rest[points, 1]
+    out = travel.copy()
+    out[:, 1] = travel[:, 1] - above.min(1)
+    return out
+
+
+def reduce_rotations(q: np.ndarray, threshold: float) -> list[int]:
+    """Frames to keep so that slerp between kept keys stays within ``threshold`` radians."""
+    return _reduce(len(q), lambda a, b, t: rot.angle(rot.slerp(q[a], q[b], ((t - a) / (b - a))[:, None]), q[t]), threshold)
+
+
+def reduce_positions(p: np.ndarray, threshold: float) -> list[int]:
+    return _reduce(len(p), lambda a, b, t: np.linalg.norm(
+        p[a] + (p[b] - p[a]) * ((t - a) / (b - a))[:, None] - p[t], axis=1), threshold)
+
+
+def _reduce(n: int, error, threshold: float) -> list[int]:
+    keep = {0, n - 1}
+    stack = [(0, n - 1)]
+    while stack:
+        a, b = stack.pop()
+        if b - a < 2:
+            continue
+        t = np.arange(a + 1, b)
+        e = error(a, b, t)
+        worst = int(np.argmax(e))
+        if e[worst] > threshold:
+            m = int(t[worst])
+            keep.add(m)
+            stack += [(a, m), (m, b)]
+    return sorted(keep)
+
+
+def build_motion(joints: Joints3D, sk: Skeleton, options: Options = Options()) -> tuple[Motion, Report]:
+    """The VMD motion of ``joints`` (any frame rate) for the model ``sk``."""
+    joints = resample(joints)
+    frames = len(joints)
+    smoothed = {k: low_pass(v, options.smooth_sigma) for k, v in joints.joints.items()}
+    world = {k: smooth_quaternions(v, options.smooth_sigma) for k, v in world_rotations(smoothed, sk).items()}
+    local = {k: rot.continuous(v) for k, v in local_rotations(world, sk).items()}
+    center = grounded(sk, local, low_pass(joints.translation, options.smooth_sigma))
+    motion = Motion(_model_name(sk.name))
+    angle = np.deg2rad(options.angle_threshold)
+    legs = {side + b for side in SIDES for b in ("足", "ひざ", "足首")}
+    tracks = {k: v for k, v in local.items() if not (options.foot_ik and k in legs)}
+    before = after = 0
+    for name, q in tracks.items():
+        kept = reduce_rotations(q, angle)
+        motion.bones += [BoneKey(name, t, (0.0, 0.0, 0.0), tuple(map(float, q[t]))) for t in kept]
+        before, after = before + frames, after + len(kept)
+    kept = reduce_positions(center, options.position_threshold)
+    motion.bones += [BoneKey("センター", t, tuple(map(float, center[t])), (0.0, 0.0, 0.0, 1.0)) for t in kept]
+    before, after = before + frames, after + len(kept)
+    if options.foot_ik:
+        positions, worlds = pose(sk, local, {"センター": center}, frames)
+        for side in SIDES:
+            ik = side + "足ＩＫ"
+            if ik not in sk:
+                continue
+            ankle = sk.index(side + "足首")
+            offset = positions[:, ankle] - sk.position(ik)
+            q = rot.continuous(worlds[:, ankle])
+            kept = sorted(set(reduce_positions(offset, options.position_threshold)) | set(reduce_rotations(q, angle)))
+            motion.bones += [BoneKey(ik, t, tuple(map(float, offset[t])), tuple(map(float, q[t]))) for t in kept]
+            before, after = before + frames, after + len(kept)
+    elif sk.ik:
+        motion.ik.append(IKKey(0, True, {name: False for name in sk.ik}))
+    return motion, Report(frames, joints.source, before, after, sorted(tracks) + ["センター"])
+
+
+def _model_name(name: str) -> str:
+    """The model name cut (at a character) to the 20 bytes of its VMD field."""
+    while len(name.encode("cp932", errors="replace")) > 20:
+        name = name[:-1]
+    return name
