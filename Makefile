@@ -57,6 +57,7 @@ bench: setup
 	$(PY) bench/detector_speed.py
 	$(PY) bench/paf_decode.py
 	$(PY) bench/openpose_speed.py
+	$(PY) bench/vmd_export.py
 	$(PY) bench/label_speed.py
 	$(PY) bench/normalization_real.py
 	$(PY) bench/synthesis_speed.py
