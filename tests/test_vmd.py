@@ -255,3 +255,29 @@ def test_the_standard_model_has_the_driven_bones_and_drooping_arms():
     assert 30 <= np.degrees(np.arctan2(-arm[1], arm[0])) <= 35
     assert standard.position("左腕")[0] > 0 and standard.toe("右") == "右つま先"
     assert UNITS_PER_METRE == 12.5
+
+
+def test_command_line_errors_are_one_line_and_leave_no_file(tmp_path):
+    import os
+    import sys
+
+    from edn.core.video import Mp4Writer
+
+    video = tmp_path / "noise.mp4"
+    rng = np.random.default_rng(0)
+    with Mp4Writer(video, fps=10) as w:
+        for _ in range(6):
+            w.write(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8))
+
+    def run(*args):
+        return subprocess.run([sys.executable, "main/to_vmd.py", *args], cwd=ROOT, capture_output=True,
+                              text=True, timeout=300, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+
+    r = run(str(video), "-o", str(tmp_path / "d.vmd"), "--quiet")
+    assert r.returncode == 1 and "no person found in any of the 6 frames" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "d.vmd").exists()
+    (tmp_path / "d.vmd").write_bytes(b"")
+    r = run(str(video), "-o", str(tmp_path / "d.vmd"))
+    assert r.returncode == 1 and "exists (use --overwrite" in r.stderr
+    r = run(str(tmp_path / "none.mp4"), "-o", str(tmp_path / "e.vmd"))
+    assert r.returncode == 1 and "no such file" in r.stderr
