@@ -22,10 +22,9 @@ import numpy as np
 import torch
 
 from edn.vmd.export import joints_of, load_skeletons
-from edn.vmd.fk import pose, sample
+from edn.vmd.fk import direction_errors, pose, sample
 from edn.vmd.format import read_vmd
 from edn.vmd.motion import build_motion, resample
-from edn.vmd.rotations import normalize
 from edn.vmd.skeleton import Skeleton
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,21 +32,6 @@ SHARED = ROOT.parent / "shared/data"
 VIDEO = SHARED / "unianimate/data/videos/source_video.mp4"
 GENE = SHARED / "mmd/Gene.pmx"
 SHEET = ROOT / ".cache/bench/vmd_sheet.png"
-
-
-def bone_errors(gene: Skeleton, positions: np.ndarray, joints: dict[str, np.ndarray]) -> np.ndarray:
-    i = gene.index
-    pairs = [(("上半身2", "首"), ("pelvis", "neck")), (("首", "頭"), ("neck", "head"))]
-    for side, s in (("左", "l"), ("右", "r")):
-        pairs += [((side + "腕", side + "ひじ"), (f"{s}_sh", f"{s}_el")),
-                  ((side + "ひじ", side + "手首"), (f"{s}_el", f"{s}_wr")),
-                  ((side + "足", side + "ひざ"), (f"{s}_hip", f"{s}_knee")),
-                  ((side + "ひざ", side + "足首"), (f"{s}_knee", f"{s}_ank"))]
-    out = []
-    for (a, b), (ja, jb) in pairs:
-        d = (normalize(positions[:, i(b)] - positions[:, i(a)]) * normalize(joints[jb] - joints[ja])).sum(1)
-        out.append(np.degrees(np.arccos(np.clip(d, -1, 1))))
-    return np.concatenate(out)
 
 
 def sheet(gene: Skeleton, positions: np.ndarray, fps: float) -> None:
@@ -114,7 +98,7 @@ def main() -> int:
         write_vmd(Path(tmp) / "d.vmd", motion)
         rotations, translations, _ = sample(read_vmd(Path(tmp) / "d.vmd"), report.frames)
     positions, _ = pose(gene, rotations, translations, report.frames)
-    errors = bone_errors(gene, positions, resample(joints).joints)
+    errors = direction_errors(gene, positions, resample(joints).joints)
     feet = [gene.index(n) for n in ("左足首", "右足首", gene.toe("左"), gene.toe("右"))]
     lowest = (positions[:, feet, 1] - gene.rest[feet, 1]).min(1)
     sheet(gene, positions, skeletons.fps)

@@ -58,3 +58,24 @@ def sample(motion: Motion, frames: int | None = None) -> tuple[dict[str, np.ndar
         rotations[name] = rot.slerp(q[j], q[k], f[:, None])
         translations[name] = p[j] + (p[k] - p[j]) * f[:, None]
     return rotations, translations, frames
+
+
+# The limb, spine and neck bones whose directions a motion must reproduce: (model bone from,
+# to) against (3D joint from, to), per side where it has one.
+DIRECTION_CHECKS = ((("上半身2", "首"), ("pelvis", "neck")), (("首", "頭"), ("neck", "head"))) + tuple(
+    ((side + a, side + b), (f"{s}_{ja}", f"{s}_{jb}")) for side, s in (("左", "l"), ("右", "r"))
+    for (a, b), (ja, jb) in ((("腕", "ひじ"), ("sh", "el")), (("ひじ", "手首"), ("el", "wr")),
+                             (("足", "ひざ"), ("hip", "knee")), (("ひざ", "足首"), ("knee", "ank"))))
+
+
+def direction_errors(skeleton: Skeleton, positions: np.ndarray, joints: dict[str, np.ndarray]) -> np.ndarray:
+    """Angles (degrees) between the posed model's bones and the 3D joints' bones, every
+    frame and bone of ``DIRECTION_CHECKS`` (上半身 stands in for a model without 上半身2)."""
+    i = skeleton.index
+    out = []
+    for (a, b), (ja, jb) in DIRECTION_CHECKS:
+        a = a if a in skeleton else "上半身"
+        model = rot.normalize(positions[:, i(b)] - positions[:, i(a)])
+        truth = rot.normalize(joints[jb] - joints[ja])
+        out.append(np.degrees(np.arccos(np.clip((model * truth).sum(1), -1, 1))))
+    return np.concatenate(out)
