@@ -5,6 +5,7 @@ import argparse
 import sys
 
 from edn.core.cli import add_common_flags, run_command
+from edn.core.io import check_outside
 from edn.preparation.prepare import parse_size, prepare_video
 from pose_detector.cli import add_detector_flags, detector_from_args
 
@@ -40,9 +41,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     size = parse_size(args.size)
+    check_outside(args.out, args.video)
     detector = detector_from_args(args, segmentation=not args.no_masks)
     meta = prepare_video(args.video, args.out, detector, size=size, margin=args.margin,
                          masks=not args.no_masks, overwrite=args.overwrite,
+                         allow_truncated=args.allow_truncated,
                          progress=not args.quiet)
     box = ", ".join(f"{v:.0f}" for v in meta.crop_box)
     print(f"{meta.frames} frames ({meta.frames_with_person} with a person), crop box ({box}) "

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from edn.core.cli import add_common_flags, run_command
 from edn.core.errors import OutputExistsError
+from edn.core.io import check_outside
 from edn.core.paths import WEIGHTS_HELP, weights_dir
 from edn.core.runtime import pick_device
 from edn.inference.dance import transfer_dance
@@ -44,6 +45,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--vmd-model", type=Path, metavar="X.pmx",
                    help="the PMX model for --vmd (default: the built-in standard model)")
     p.add_argument("--weights-dir", type=Path, help=WEIGHTS_HELP)
+    p.add_argument("--allow-truncated", action="store_true",
+                   help="use a source video cut short (fewer frames than its header declares) "
+                        "with a warning, instead of stopping with an error")
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_common_flags(p)
@@ -58,11 +62,13 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace) -> int:
     if args.vmd is not None and args.vmd.exists() and not args.overwrite:
         raise OutputExistsError(f"{args.vmd} exists (use --overwrite to replace it)")
+    check_outside(args.out, args.source)
     weights = weights_dir(args.weights_dir)
     renderer = Renderer(weights / args.name, pick_device(args.device), fast=not args.fp32,
                         face=not args.no_face)
     n = transfer_dance(renderer, args.name, args.source, args.out, args.normalize, args.frames,
-                       args.overwrite, progress=not args.quiet, weights=weights)
+                       args.overwrite, progress=not args.quiet, weights=weights,
+                       allow_truncated=args.allow_truncated)
     print(f"{n} frames -> {args.out}/frames (assemble: python output/img2video.py "
           f"{args.out}/frames -o result.mp4 --side-by-side {args.out}/source {args.out}/labels)",
           file=sys.stderr)

@@ -31,6 +31,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--fps", type=float, default=30.0,
                    help="frame rate of a JSON folder or image folder (videos and prepared sets "
                         "know theirs; default 30)")
+    p.add_argument("--allow-truncated", action="store_true",
+                   help="use a video cut short (fewer frames than its header declares) with a warning, instead of stopping with an error")
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--weights-dir", type=Path, help=WEIGHTS_HELP)
@@ -48,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         raise OutputExistsError(f"{args.out} exists (use --overwrite to replace it)")
     start = time.perf_counter()
     report = export_vmd(args.input, args.out, args.model, args.foot_ik, args.fps,
-                        args.weights_dir, progress=not args.quiet)
+                        args.weights_dir, progress=not args.quiet, allow_truncated=args.allow_truncated)
     print(f"{report.summary()} in {time.perf_counter() - start:.1f} s; legs "
           f"{'foot IK' if args.foot_ik else 'FK (leg IK off)'} -> {args.out}", file=sys.stderr)
     return 0

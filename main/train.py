@@ -52,6 +52,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--resume", action="store_true", help="continue weights/NAME exactly")
     p.add_argument("--save-every", type=int, default=500, help="checkpoint period (iterations)")
     p.add_argument("--weights-dir", type=Path, help=WEIGHTS_HELP)
+    p.add_argument("--allow-truncated", action="store_true",
+                   help="use a target video cut short (fewer frames than its header declares) "
+                        "with a warning, instead of stopping with an error")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_common_flags(p)
     return p.parse_args(argv)
@@ -63,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         target=args.target, name=args.name, weights=weights_dir(args.weights_dir),
         preset=args.preset, config=args.config, iters=args.iters, minutes=args.minutes,
         split=args.split, stage=args.stage, no_temporal=args.no_temporal, device=args.device,
-        seed=args.seed, resume=args.resume, save_every=args.save_every, progress=not args.quiet)
+        seed=args.seed, resume=args.resume, save_every=args.save_every, progress=not args.quiet,
+        allow_truncated=args.allow_truncated)
 
     def body() -> int:
         trainer = train_run(options)

@@ -7,7 +7,7 @@ import time
 
 from edn.core.cli import add_common_flags, run_command
 from edn.core.errors import UserError
-from edn.core.io import staged_dir
+from edn.core.io import check_outside, staged_dir
 from edn.core.keypoints import write_sequence
 from edn.core.skeleton import draw_skeleton
 from edn.core.video import Mp4Writer, open_frames
@@ -51,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     check_output_dir(args.write_json, args.overwrite)
-    frames = open_frames(args.input, fps=args.fps)
+    check_outside(args.write_json, args.input)
+    frames = open_frames(args.input, fps=args.fps, allow_truncated=args.allow_truncated)
     detector = detector_from_args(args)
     start = time.perf_counter()
     if args.workers is not None and args.workers < 1:

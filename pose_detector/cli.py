@@ -23,6 +23,8 @@ def add_detector_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto",
                    help="where OpenPose runs: auto (CUDA when present), cpu, cuda or cuda:N")
     p.add_argument("--weights-dir", type=Path, help=WEIGHTS_HELP)
+    p.add_argument("--allow-truncated", action="store_true",
+                   help="use a video cut short (fewer frames than its header declares) with a warning, instead of stopping with an error")
 
 
 def detector_from_args(args: argparse.Namespace, segmentation: bool = False) -> Detector:

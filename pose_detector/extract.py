@@ -179,7 +179,7 @@ def extract_track(frames: FrameSource, detector: Detector, *, smooth: bool = Tru
     tracker. Where a chunk's first person is not the one the previous chunk ended on (another
     person in the frame was chosen), that chunk is tracked again here, continuing the previous
     chunk's tracker, as a single pass would. Raises NoPersonError when nobody is found in any
-    frame.
+    frame, and InputError for a video cut short (unless it was opened with allow_truncated).
     """
     factory = getattr(detector, "parallel_factory", lambda: None)()
     workers = default_workers() if workers is None else workers
@@ -195,6 +195,7 @@ def extract_track(frames: FrameSource, detector: Detector, *, smooth: bool = Tru
     finally:
         bar.close()
     found = [f for c in chunks for f in c.found]
+    frames.check_read(len(found))
     if not any(found):
         raise NoPersonError(f"no person found in any of the {len(found)} frames of {frames.path}")
     kp = np.stack([k for c in chunks for k in c.keypoints]).astype(np.float32)

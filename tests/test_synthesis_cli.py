@@ -98,8 +98,9 @@ def test_train_transfer_and_assemble(tmp_path):
 
 
 def test_test_py_refuses_a_missing_run(tmp_path):
+    (tmp_path / "src").mkdir()
     r = run("main/test.py", "--name", "nope", "--weights-dir", str(tmp_path), "--source",
-            str(tmp_path), "-o", str(tmp_path / "o"))
+            str(tmp_path / "src"), "-o", str(tmp_path / "o"))
     assert r.returncode == 1 and "not a trained run" in r.stderr and "Traceback" not in r.stderr
 
 

@@ -29,3 +29,11 @@ class RunError(UserError):
 
 class OutputExistsError(UserError):
     """An output that exists and was not asked to be replaced."""
+
+
+class OutputError(UserError):
+    """An output that cannot be written: an unwritable folder, a full disk."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that what saves on Ctrl-C saves on it too."""

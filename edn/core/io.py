@@ -8,23 +8,43 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
 
-from edn.core.errors import OutputExistsError
+from edn.core.errors import OutputError, OutputExistsError, UserError
+
+
+def _cannot_write(path: Path, e: OSError, existed: bool) -> OutputError:
+    kept = f"; the previous {path.name} is untouched" if existed else ""
+    return OutputError(f"cannot write {path}: {e.strerror or e}{kept}")
+
+
+def check_outside(output: str | os.PathLike, source: str | os.PathLike) -> None:
+    """Refuse an output inside the input folder ``source``: its files would mix with the
+    input's (and be read as input next time)."""
+    src, out = Path(source).resolve(), Path(output).resolve()
+    if src.is_dir() and (out == src or src in out.parents):
+        raise UserError(f"the output {output} is inside the input folder {source}: "
+                        "choose a place outside it")
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     """Call ``write(tmp_path)`` on a temporary file next to ``path``, then rename it over
     ``path``. The temporary name keeps the suffix so writers that look at it (cv2, torch) work."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.tmp-", suffix=path.suffix, dir=path.parent)
+    existed = path.exists()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.tmp-", suffix=path.suffix, dir=path.parent)
+    except OSError as e:
+        raise _cannot_write(path, e, existed) from None
     os.close(fd)
     try:
         write(tmp)
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs are ordinary files
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(e, OSError):  # a full disk, a folder that went read-only
+            raise _cannot_write(path, e, existed) from None
         raise
 
 
@@ -43,8 +63,11 @@ def staged_dir(final: str | os.PathLike, overwrite: bool = False) -> Iterator[Pa
     final = Path(final)
     if final.exists() and not overwrite:
         raise OutputExistsError(f"{final} exists (pass overwrite to replace it)")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+    except OSError as e:
+        raise _cannot_write(final, e, final.exists()) from None
     tmp.chmod(0o755)  # mkdtemp makes 0700; outputs are ordinary folders
     try:
         yield tmp

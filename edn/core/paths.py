@@ -26,6 +26,7 @@ CONFIG = "config.json"
 TARGET = "target.json"
 TARGET_SET = "target_set"  # the prepared set, when training was given a video
 LOGS = "logs"
+LOCK = "lock"  # held by the training process using the run folder (pid and host inside)
 
 
 def stage_checkpoint(stage: int) -> str:

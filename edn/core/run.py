@@ -2,9 +2,14 @@
 checkpoint, loaded without executing anything, and target.json."""
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import logging
+import os
 import pickle
+import socket
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -12,7 +17,9 @@ import torch
 
 from edn.core.errors import CheckpointError, RunError
 from edn.core.io import atomic_write, atomic_write_text
-from edn.core.paths import TARGET
+from edn.core.paths import CHECKPOINT, LOCK, TARGET
+
+log = logging.getLogger(__name__)
 
 # Written into every checkpoint; a checkpoint without it is from before the version (same
 # layout) and loads.
@@ -78,3 +85,55 @@ class TargetInfo:
             raise RunError(f"{run_dir} is not a trained run (no {TARGET})") from None
         except (ValueError, TypeError, KeyError) as e:
             raise RunError(f"{path} is damaged: {e}") from None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold RUN/lock while training: a second training process on the same folder is
+    refused; a lock left by a process that is gone (kill -9, a crash) on this host is taken
+    over. Also removes checkpoint temporaries such a process may have left half-written."""
+    created = not run_dir.exists()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path, me = run_dir / LOCK, f"{os.getpid()} {socket.gethostname()}"
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                pid_text, _, host = path.read_text().strip().partition(" ")
+                pid = int(pid_text)
+            except (OSError, ValueError):
+                pid, host = -1, socket.gethostname()  # unreadable: left by a process cut short
+            if host == socket.gethostname() and not _alive(pid):
+                log.info("removed the lock of training process %d, which is gone", pid)
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                continue
+            raise RunError(f"{run_dir} is in use by training process {pid} on {host}; if that "
+                           f"process is gone, delete {path}") from None
+        with os.fdopen(fd, "w") as f:
+            f.write(me)
+        break
+    else:
+        raise RunError(f"cannot take the lock {path}")
+    stem = Path(CHECKPOINT).stem
+    for stale in run_dir.glob(f".{stem}.tmp-*"):
+        stale.unlink()
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            if path.read_text().strip() == me:
+                path.unlink()
+            if created and not any(run_dir.iterdir()):
+                run_dir.rmdir()  # a run that never started leaves no folder behind

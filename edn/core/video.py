@@ -1,6 +1,7 @@
 """Reading frames from a video, an image or a folder of images; writing H.264 mp4 atomically."""
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import threading
@@ -15,6 +16,7 @@ from tqdm import tqdm
 from edn.core.errors import InputError
 from edn.core.io import atomic_write
 
+log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 
 
@@ -27,6 +29,20 @@ class FrameSource:
     height: int
     count: int            # frames announced (a video's header may be slightly off)
     images: list[Path] | None = None
+    allow_truncated: bool = False  # fewer frames than announced: a warning, not an error
+
+    def check_read(self, read: int) -> None:
+        """After reading the whole source: ``read`` frames against the ``count`` announced.
+        More than 1 % (at least 2) missing means the file is cut short: an InputError, or
+        with ``allow_truncated`` a warning and the frames read are used."""
+        missing = self.count - read
+        if self.images is not None or missing <= max(1, 0.01 * self.count):
+            return
+        message = (f"{self.path}: only {read} of the {self.count} frames its header declares "
+                   "could be read (the file is cut short?)")
+        if not self.allow_truncated:
+            raise InputError(f"{message}; pass --allow-truncated to use them")
+        log.warning("%s: using them", message)
 
     @property
     def stem(self) -> str:
@@ -106,9 +122,10 @@ def write_image_rgb(path: str | os.PathLike, image: np.ndarray) -> None:
     atomic_write(path, write)
 
 
-def open_frames(path: str | os.PathLike, fps: float = 30.0) -> FrameSource:
+def open_frames(path: str | os.PathLike, fps: float = 30.0, allow_truncated: bool = False) -> FrameSource:
     """A FrameSource for a video file, an image file or a folder of images. Raises
-    InputError for a missing path, an unreadable or empty video and a folder without images."""
+    InputError for a missing path, an unreadable or empty video and a folder without images
+    (and, once read, for a video cut short: ``FrameSource.check_read``)."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"no such file or folder: {path}")
@@ -130,7 +147,8 @@ def open_frames(path: str | os.PathLike, fps: float = 30.0) -> FrameSource:
         count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or 0
     finally:
         cap.release()
-    return FrameSource(path, float(video_fps), frame.shape[1], frame.shape[0], count)
+    return FrameSource(path, float(video_fps), frame.shape[1], frame.shape[0], count,
+                       allow_truncated=allow_truncated)
 
 
 class Mp4Writer:

@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 
 def transfer_dance(renderer: Renderer, name: str, source: Path, out: Path, fit: str = "auto",
                    frames: int | None = None, overwrite: bool = False,
-                   progress: bool = True, weights: Path | None = None) -> int:
+                   progress: bool = True, weights: Path | None = None,
+                   allow_truncated: bool = False) -> int:
     """Render ``source`` (a video or a prepared set) with ``renderer`` into ``out``, which
     appears only when complete. ``fit``: edn.preparation.normalize.FITS or "none";
     ``weights``: the weights folder (for the detector). Returns the number of frames."""
@@ -40,7 +41,7 @@ def transfer_dance(renderer: Renderer, name: str, source: Path, out: Path, fit: 
             detector = make_detector(detector_of(target.prepared_set), weights=weights)
             prepare_video(source, prepared, detector,
                           size=target.prepared_size,
-                          masks=False, progress=progress)
+                          masks=False, progress=progress, allow_truncated=allow_truncated)
         meta = PreparedMeta.load(prepared)
         keypoints = read_sequence(prepared / KEYPOINTS)[:frames]
         if fit == "none":

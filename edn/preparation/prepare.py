@@ -143,7 +143,7 @@ def keypoints_to_original(keypoints: np.ndarray, box: Box, size: tuple[int, int]
 def prepare_video(video: str | os.PathLike, out: str | os.PathLike, detector: Detector,
                   size: tuple[int, int] = (512, 512), margin: float = 0.3, masks: bool = True,
                   overwrite: bool = False, progress: bool = True,
-                  crop_box: Box | None = None) -> PreparedMeta:
+                  crop_box: Box | None = None, allow_truncated: bool = False) -> PreparedMeta:
     """Write a prepared set for ``video`` into ``out`` (see docs/formats.md).
 
     Two passes over the video: the first tracks the person (and keeps the full-frame
@@ -152,7 +152,7 @@ def prepare_video(video: str | os.PathLike, out: str | os.PathLike, detector: De
     crop, e.g. to match an evaluation protocol. ``out`` appears only when complete.
     Raises InputError / NoPersonError for unusable input.
     """
-    frames = open_frames(video)
+    frames = open_frames(video, allow_truncated=allow_truncated)
     out = Path(out)
     with staged_dir(out, overwrite=overwrite) as tmp, \
             tempfile.TemporaryDirectory(prefix="edn-masks-", dir=tmp.parent) as scratch:

@@ -16,7 +16,7 @@ from edn.core.config import Config
 from edn.core.errors import RunError, UserError
 from edn.core.keypoints import read_sequence, scale_keypoints
 from edn.core.paths import CHECKPOINT, CONFIG, KEYPOINTS, META, TARGET, TARGET_SET, stage_checkpoint
-from edn.core.run import TargetInfo, load_checkpoint
+from edn.core.run import TargetInfo, load_checkpoint, run_lock
 from edn.core.runtime import pick_device
 from edn.core.window import window_size
 from edn.preparation.normalize import ankle_stats
@@ -45,6 +45,7 @@ class RunOptions:
     device: str = "auto"
     seed: int = 0
     resume: bool = False
+    allow_truncated: bool = False  # a target video cut short: warn instead of stopping
     save_every: int = 500
     progress: bool = True
 
@@ -122,7 +123,7 @@ def prepared_target(options: RunOptions, cfg: Config) -> Path:
         prepare_video(options.target, prepared,
                       make_detector("auto", segmentation=True, weights=options.weights),
                       size=(cfg.data.prepared_size, cfg.data.prepared_size),
-                      progress=options.progress)
+                      progress=options.progress, allow_truncated=options.allow_truncated)
     return prepared
 
 
@@ -186,7 +187,15 @@ def start_run(options: RunOptions) -> Trainer:
 
 
 def train_run(options: RunOptions) -> Trainer:
-    """Start (``start_run``) and train: to --iters, or fitted into --minutes."""
+    """Start (``start_run``) and train: to --iters, or fitted into --minutes; the run folder
+    locked meanwhile (``edn.core.run.run_lock``; by the first process of a torchrun job)."""
+    if int(os.environ.get("RANK", "0")) != 0:
+        return _train(options)
+    with run_lock(options.run_dir):
+        return _train(options)
+
+
+def _train(options: RunOptions) -> Trainer:
     trainer = start_run(options)
     if options.iters:
         trainer.planned = options.iters

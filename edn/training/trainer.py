@@ -93,6 +93,7 @@ class Trainer:
         self.dist = Distributed.from_env(device)
         self.model = make_stage(cfg, stage, device, plate, self.dist.world_size > 1, weights)
         self.iteration = 0
+        self.saved: int | None = None  # iteration of the checkpoint on disk, if any
         self.planned = cfg.train.stages[stage].iterations
         # Pair i is frames (i, i + 1), cut at origins[i] with a person window; the stage
         # trains on the pairs it says it does (the face stage: those showing a face).
@@ -122,6 +123,7 @@ class Trainer:
         if self.dist.main:
             self.cfg.save(self.run_dir / CONFIG)
             save_checkpoint(self.run_dir / CHECKPOINT, self.state())
+        self.saved = self.iteration
 
     def resume(self) -> bool:
         """Load RUN/checkpoint.pt if there is one; returns whether it did."""
@@ -134,6 +136,7 @@ class Trainer:
                            f"not stage {self.stage} seed {self.seed}")
         self.model.load_state_dict(state["model"], str(path))
         self.iteration, self.planned = state["iteration"], state["planned"]
+        self.saved = self.iteration
         torch.set_rng_state(state["torch_rng"])
         return True
 
@@ -226,6 +229,7 @@ class Trainer:
                     self._log("time budget reached")
                     break
                 losses = self.step()
+                self.check_finite(losses)
                 bar.update()
                 done = self.iteration - first
                 if (deadline is not None and self.iteration < self.decay_start()
@@ -251,6 +255,18 @@ class Trainer:
             if writer is not None:
                 writer.close()
         self.save()
+
+    def check_finite(self, losses: dict[str, torch.Tensor]) -> None:
+        """Stop on a NaN or infinite loss (the weights are spoilt from this step on), saving
+        nothing: the checkpoint on disk stays the last good one."""
+        values = torch.stack([v.detach().float().reshape(()) for v in losses.values()])
+        if bool(torch.isfinite(values).all()):
+            return
+        name, value = next((k, float(v)) for k, v in zip(losses, values) if not torch.isfinite(v))
+        kept = (f"the checkpoint of iteration {self.saved} in {self.run_dir} is kept"
+                if self.saved is not None else "no checkpoint was written")
+        raise RunError(f"the {name} loss is {value} at iteration {self.iteration}: training "
+                       f"stopped; {kept} (a lower learning rate, or --fp32, may avoid it)")
 
     @torch.no_grad()
     def preview(self, frames: int = 3) -> torch.Tensor:

@@ -32,7 +32,7 @@ class Skeletons:
 
 
 def load_skeletons(source: Path, fps: float = 30.0, weights: Path | None = None,
-                   progress: bool = True) -> Skeletons:
+                   progress: bool = True, allow_truncated: bool = False) -> Skeletons:
     """From a prepared set (data/video2data.py), a folder of OpenPose JSON (at ``fps``), or a
     video (tracked here with ``--detector auto``)."""
     if not source.exists():
@@ -43,7 +43,7 @@ def load_skeletons(source: Path, fps: float = 30.0, weights: Path | None = None,
         return Skeletons(read_sequence(source / KEYPOINTS), world, meta.fps, f"prepared set {source}")
     if source.is_dir() and list_json_files(source):
         return Skeletons(read_sequence(source), None, fps, f"OpenPose JSON in {source}")
-    frames = open_frames(source, fps=fps)
+    frames = open_frames(source, fps=fps, allow_truncated=allow_truncated)
     track = extract_track(frames, make_detector("auto", weights=weights), progress=progress)
     world = track.world_landmarks if track.detector == "mediapipe" else None
     return Skeletons(track.keypoints, world, frames.fps, f"{source} ({track.detector})")
@@ -57,11 +57,12 @@ def joints_of(skeletons: Skeletons) -> Joints3D:
 
 
 def export_vmd(source: Path, out: Path, model: Path | None = None, foot_ik: bool = False,
-               fps: float = 30.0, weights: Path | None = None, progress: bool = True) -> Report:
+               fps: float = 30.0, weights: Path | None = None, progress: bool = True,
+               allow_truncated: bool = False) -> Report:
     """Write the VMD of ``source``'s dancer for ``model`` (a PMX; default the built-in
     standard model) to ``out``, atomically. Returns what was done."""
     skeleton = Skeleton.from_pmx(model) if model is not None else Skeleton.standard()
-    skeletons = load_skeletons(source, fps, weights, progress)
+    skeletons = load_skeletons(source, fps, weights, progress, allow_truncated)
     joints = joints_of(skeletons)
     log.info("3D joints: %s", joints.source)
     motion, report = build_motion(joints, skeleton, Options(foot_ik=foot_ik))
