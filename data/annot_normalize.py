@@ -29,6 +29,8 @@ from edn.preparation.contact_sheet import normalization_sheet
 
 def load_prepared(folder: Path, role: str) -> tuple[dict, np.ndarray]:
     meta_path = folder / META
+    if not folder.exists():
+        raise InputError(f"{role} {folder}: no such file or folder")
     if not meta_path.is_file():
         raise InputError(f"{role} {folder}: not a prepared set (no {META}); "
                          f"make one with data/video2data.py")

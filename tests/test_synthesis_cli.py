@@ -6,31 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from edn.core.keypoints import read_sequence, write_sequence
 from edn.core.video import open_frames
-from edn.preparation.prepare import PreparedMeta
-from tiny_training import tiny_config, tiny_target
+from tiny_training import tiny_config, write_prepared
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def write_prepared(folder: Path, frames: int = 12) -> None:
-    target = tiny_target(frames)
-    (folder / "frames").mkdir(parents=True)
-    (folder / "masks").mkdir()
-    for i, (image, mask) in enumerate(zip(target.frames, target.masks)):
-        cv2.imwrite(str(folder / "frames" / f"{i:06d}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-        cv2.imwrite(str(folder / "masks" / f"{i:06d}.png"), (mask * 255).astype(np.uint8))
-    kp = target.keypoints.copy()
-    kp[:, 13] = kp[:, 10] + (4, 0, 0)  # a second ankle, so normalization has statistics
-    kp[:, 13, 2] = 1
-    write_sequence(folder / "keypoints", kp, "tiny")
-    PreparedMeta(source="synthetic", fps=12.0, original_size=(32, 32), crop_box=(0, 0, 32, 32),
-                 size=(32, 32), detector="none", frames=frames, masks=True,
-                 frames_with_person=frames).save(folder)
 
 
 def run(*args: str) -> subprocess.CompletedProcess:

@@ -26,7 +26,9 @@ from edn.core.config import (  # noqa: E402
     StageConfig,
     TrainConfig,
 )
+from edn.core.keypoints import write_sequence  # noqa: E402
 from edn.core.skeleton import render_labels  # noqa: E402
+from edn.preparation.prepare import PreparedMeta  # noqa: E402
 from edn.preparation.target_set import TargetSet  # noqa: E402
 from edn.training.trainer import Trainer  # noqa: E402
 
@@ -80,6 +82,23 @@ def tiny_target(frames: int = 8, scale: int = 1) -> TargetSet:
     keypoints[..., :2] *= scale
     return TargetSet(Path("."), None, (size, size), np.stack(images),
                      render_labels(keypoints, (size, size)), np.stack(masks), keypoints)
+
+
+def write_prepared(folder: Path, frames: int = 12) -> None:
+    """``tiny_target`` written as a prepared set (data/video2data.py's layout) at 12 fps."""
+    target = tiny_target(frames)
+    (folder / "frames").mkdir(parents=True)
+    (folder / "masks").mkdir()
+    for i, (image, mask) in enumerate(zip(target.frames, target.masks)):
+        cv2.imwrite(str(folder / "frames" / f"{i:06d}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        cv2.imwrite(str(folder / "masks" / f"{i:06d}.png"), (mask * 255).astype(np.uint8))
+    kp = target.keypoints.copy()
+    kp[:, 13] = kp[:, 10] + (4, 0, 0)  # a second ankle, so normalization has statistics
+    kp[:, 13, 2] = 1
+    write_sequence(folder / "keypoints", kp, "tiny")
+    PreparedMeta(source="synthetic", fps=12.0, original_size=(32, 32), crop_box=(0, 0, 32, 32),
+                 size=(32, 32), detector="none", frames=frames, masks=True,
+                 frames_with_person=frames).save(folder)
 
 
 def make_trainer(run_dir: Path, cfg: Config | None = None, stage: int = 0,

@@ -294,3 +294,36 @@ def read_coco_keypoints(path: str | os.PathLike) -> list[AnnotatedImage]:
             np.stack([p for p, _ in people]) if people else np.zeros((0, NUM_JOINTS, 3), np.float32),
             np.stack([m for _, m in people]) if people else np.zeros((0, NUM_JOINTS), bool)))
     return out
+
+
+def ranges_text(frames: Sequence[int]) -> str:
+    """[3, 4, 5, 9] -> "3-5, 9"."""
+    out: list[str] = []
+    for f in sorted(frames):
+        if out and out[-1].split("-")[-1] == str(f - 1):
+            out[-1] = f"{out[-1].split('-')[0]}-{f}"
+        else:
+            out.append(str(f))
+    return ", ".join(out)
+
+
+def hold_empty_frames(poses: np.ndarray) -> tuple[np.ndarray, dict[int, int]]:
+    """(frames, 18, 3) with every frame that has no joint at all replaced by the nearest
+    earlier frame that has one (the first one that has, for frames before it). Returns the
+    poses and {empty frame: the frame it was given}; raises NoPersonError when no frame has
+    a joint."""
+    from edn.core.errors import NoPersonError
+
+    poses = np.asarray(poses).copy()
+    seen = (poses[:, :, 2] > 0).any(1)
+    if not seen.any():
+        raise NoPersonError(f"none of the {len(poses)} frames has a skeleton")
+    held: dict[int, int] = {}
+    last = int(np.argmax(seen))
+    for i in range(len(poses)):
+        if seen[i]:
+            last = i
+        else:
+            poses[i] = poses[last]
+            held[i] = last
+    return poses, held

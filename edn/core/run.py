@@ -9,6 +9,7 @@ import logging
 import os
 import pickle
 import socket
+import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -40,9 +41,15 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict:
     if not path.is_file():
         raise CheckpointError(f"no checkpoint {path}")
     try:
-        state = torch.load(path, map_location=device, weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols of foreign files
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as e:
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else "not tensors and plain values"
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        # torch's own words first; the line naming what was refused says it best
+        reason = next((line for line in lines if "Unsupported" in line), lines[0] if lines else
+                      "not tensors and plain values")
+        reason = reason.split("WeightsUnpickler error: ")[-1]
         raise CheckpointError(f"{path} holds more than tensors and plain values, so it is not "
                               f"loaded ({reason[:120]})") from None
     except (RuntimeError, EOFError, ValueError, OSError) as e:

@@ -142,7 +142,7 @@ def open_frames(path: str | os.PathLike, fps: float = 30.0, allow_truncated: boo
     try:
         ok, frame = cap.read() if cap.isOpened() else (False, None)
         if not ok:
-            raise InputError(f"cannot read any frame from {path} (not a video, or empty)")
+            raise InputError(f"cannot read any frame from {path} (not a video, empty, or cut short before its first frame)")
         video_fps = cap.get(cv2.CAP_PROP_FPS) or fps
         count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or 0
     finally:

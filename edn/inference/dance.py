@@ -11,7 +11,7 @@ import numpy as np
 
 from edn.core.errors import OutputExistsError
 from edn.core.io import atomic_write_text, staged_dir
-from edn.core.keypoints import read_sequence, scale_keypoints, write_sequence
+from edn.core.keypoints import hold_empty_frames, ranges_text, read_sequence, scale_keypoints, write_sequence
 from edn.core.paths import FRAMES, KEYPOINTS, frame_name
 from edn.core.video import read_image_rgb, write_image_rgb
 from edn.inference.transfer import Renderer, normalize_to_target
@@ -43,7 +43,16 @@ def transfer_dance(renderer: Renderer, name: str, source: Path, out: Path, fit: 
                           size=target.prepared_size,
                           masks=False, progress=progress, allow_truncated=allow_truncated)
         meta = PreparedMeta.load(prepared)
-        keypoints = read_sequence(prepared / KEYPOINTS)[:frames]
+        keypoints, held = hold_empty_frames(read_sequence(prepared / KEYPOINTS)[:frames])
+        if held:
+            log.warning("no person in source frame%s %s: drawn with the last skeleton found "
+                        "before (or the first after)", "s" if len(held) > 1 else "", ranges_text(list(held)))
+        usual = (keypoints[:, :, 2] > 0).mean(0) >= 0.5  # joints most frames have
+        partial = [i for i in range(len(keypoints))
+                   if i not in held and (keypoints[i, usual, 2] <= 0).any()]
+        if partial:
+            log.info("%d source frames lack joints most frames have (%s): drawn without them",
+                     len(partial), ranges_text(partial))
         if fit == "none":
             keypoints = scale_keypoints(keypoints, meta.size, target.prepared_size)
         else:

@@ -43,6 +43,8 @@ class PreparedMeta:
     @classmethod
     def load(cls, folder: str | os.PathLike) -> "PreparedMeta":
         path = Path(folder) / META
+        if not Path(folder).exists():
+            raise InputError(f"{folder}: no such file or folder")
         if not path.is_file():
             raise InputError(f"{folder} is not a prepared set (no meta.json); "
                                     "make one with data/video2data.py")

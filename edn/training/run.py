@@ -111,7 +111,7 @@ def prepared_target(options: RunOptions, cfg: Config) -> Path:
     """The prepared set to train on: --target itself, or the run's own set made from the
     video once (weights/NAME/target_set)."""
     if not options.target.exists():
-        raise UserError(f"--target {options.target} does not exist")
+        raise UserError(f"--target {options.target}: no such file or folder")
     if options.target.is_dir():
         return options.target
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:

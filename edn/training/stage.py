@@ -23,6 +23,7 @@ import torch.distributed as dist
 from torch import nn
 
 from edn.core.config import Config, LossConfig, TrainConfig
+from edn.core.errors import CheckpointError
 from edn.core.runtime import Precision, keep_freed_memory, to_memory_format
 from edn.models.build import load_weights
 from edn.models.composite import CompositeGenerator
@@ -197,11 +198,19 @@ class Stage(ABC):
                 "scaler": self.scaler.state_dict()}
 
     def load_state_dict(self, state: dict[str, dict], source: str = "the checkpoint") -> None:
+        missing = [k for k in (*self.networks(), "opt_g", "opt_d", "scaler") if k not in state]
+        if missing:
+            raise CheckpointError(f"{source} lacks {', '.join(missing)}: it is not a checkpoint "
+                                  f"of this stage (it holds {', '.join(map(str, state)) or 'nothing'})")
         for key, network in self.networks().items():
             load_weights(network, state[key], f"{source} ({key})")
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
-        self.scaler.load_state_dict(state["scaler"])
+        try:
+            self.opt_g.load_state_dict(state["opt_g"])
+            self.opt_d.load_state_dict(state["opt_d"])
+            self.scaler.load_state_dict(state["scaler"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise CheckpointError(f"{source}: its optimiser state does not fit this config's "
+                                  f"networks ({str(e)[:120]})") from None
 
     def _update(self, loss_g: torch.Tensor, loss_d: torch.Tensor) -> None:
         """One G and one D update. Both backward passes share the graph: G's loss reaches
