@@ -34,6 +34,13 @@ def save_checkpoint(path: Path, state: dict) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_bytes(buffer.getvalue()))
 
 
+def _first_sentence(error: object) -> str:
+    """The first sentence of an error's first line, at most 120 characters."""
+    lines = str(error).strip().splitlines()
+    text = lines[0].split(". ")[0] if lines else type(error).__name__
+    return text[:120]
+
+
 def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict:
     """A checkpoint written by ``save_checkpoint``, loaded with ``weights_only``: a pickle of
     anything but tensors and plain values is refused, never run. A missing, damaged, foreign
@@ -49,12 +56,11 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict:
         # torch's own words first; the line naming what was refused says it best
         reason = next((line for line in lines if "Unsupported" in line), lines[0] if lines else
                       "not tensors and plain values")
-        reason = reason.split("WeightsUnpickler error: ")[-1]
+        reason = _first_sentence(reason.split("WeightsUnpickler error: ")[-1])
         raise CheckpointError(f"{path} holds more than tensors and plain values, so it is not "
                               f"loaded ({reason[:120]})") from None
     except (RuntimeError, EOFError, ValueError, OSError) as e:
-        raise CheckpointError(f"{path} is damaged or not a checkpoint "
-                              f"({str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__})") from None
+        raise CheckpointError(f"{path} is damaged or not a checkpoint ({_first_sentence(e)})") from None
     if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
         raise CheckpointError(f"{path} is not an edn checkpoint (no model state)")
     version = state.get("format_version", 0)
