@@ -58,6 +58,7 @@ bench: setup
 	$(PY) bench/paf_decode.py
 	$(PY) bench/openpose_speed.py
 	$(PY) bench/vmd_export.py
+	$(PY) bench/fault_soak.py
 	$(PY) bench/label_speed.py
 	$(PY) bench/normalization_real.py
 	$(PY) bench/synthesis_speed.py

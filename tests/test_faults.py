@@ -69,6 +69,7 @@ COMMANDS = {  # command -> arguments around the input (INPUT) and an output (OUT
     "annot_normalize": ["data/annot_normalize.py", "--source", "INPUT", "--target", "INPUT", "-o", "OUT"],
     "train": ["main/train.py", "--target", "INPUT", "--name", "r", "--weights-dir", "OUT", "--iters", "1"],
     "test": ["main/test.py", "--name", "r", "--weights-dir", "WEIGHTS", "--source", "INPUT", "-o", "OUT"],
+    "evaluate": ["main/evaluate.py", "--name", "r", "--weights-dir", "WEIGHTS", "--target", "INPUT", "-o", "OUT"],
     "img2video": ["output/img2video.py", "INPUT", "-o", "OUT/v.mp4"],
     "to_vmd": ["main/to_vmd.py", "INPUT", "-o", "OUT/d.vmd"],
 }

@@ -37,6 +37,8 @@ from pose_detector.extract import make_detector
 def prepared_set_of(target: Path, renderer: Renderer) -> Path:
     """The prepared set to evaluate on: ``target`` itself when it is one, else (a video) the
     set the run was trained on, which must come from that video (same crop)."""
+    if not target.exists():
+        raise InputError(f"--target {target}: no such file or folder")
     if target.is_dir():
         return target
     trained_on = Path(renderer.target.prepared_set)
