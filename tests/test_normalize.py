@@ -211,6 +211,9 @@ def test_cli_writes_keypoints_params_and_sheet_and_fails_cleanly(tmp_path, capsy
     assert cli.main(args()) == 1  # exists
     assert "pass --overwrite" in capsys.readouterr().err
     assert cli.main(args(source="nope", output="o1")) == 1
+    assert "nope: no such file or folder" in capsys.readouterr().err
+    (tmp_path / "plain").mkdir()
+    assert cli.main(args(source="plain", output="o1")) == 1
     assert "not a prepared set" in capsys.readouterr().err
 
     few = source[:12].copy()
