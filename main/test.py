@@ -10,6 +10,7 @@ from edn.core.errors import OutputExistsError
 from edn.core.io import check_outside
 from edn.core.paths import WEIGHTS_HELP, weights_dir
 from edn.core.runtime import pick_device
+from edn.core.video import TRUNCATED_HELP
 from edn.inference.dance import transfer_dance
 from edn.inference.transfer import Renderer
 from edn.preparation.normalize import FIT_HELP, FITS
@@ -45,9 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--vmd-model", type=Path, metavar="X.pmx",
                    help="the PMX model for --vmd (default: the built-in standard model)")
     p.add_argument("--weights-dir", type=Path, help=WEIGHTS_HELP)
-    p.add_argument("--allow-truncated", action="store_true",
-                   help="use a source video cut short (fewer frames than its header declares) "
-                        "with a warning, instead of stopping with an error")
+    p.add_argument("--allow-truncated", action="store_true", help=TRUNCATED_HELP)
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_common_flags(p)

@@ -9,6 +9,7 @@ from pathlib import Path
 from edn.core.cli import add_common_flags, run_command
 from edn.core.errors import OutputExistsError
 from edn.core.paths import WEIGHTS_HELP
+from edn.core.video import TRUNCATED_HELP
 from edn.vmd.export import export_vmd
 
 
@@ -31,8 +32,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--fps", type=float, default=30.0,
                    help="frame rate of a JSON folder or image folder (videos and prepared sets "
                         "know theirs; default 30)")
-    p.add_argument("--allow-truncated", action="store_true",
-                   help="use a video cut short (fewer frames than its header declares) with a warning, instead of stopping with an error")
+    p.add_argument("--allow-truncated", action="store_true", help=TRUNCATED_HELP)
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--weights-dir", type=Path, help=WEIGHTS_HELP)

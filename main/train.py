@@ -8,6 +8,7 @@ from pathlib import Path
 
 from edn.core.cli import add_common_flags, run_command
 from edn.core.paths import WEIGHTS_HELP, weights_dir
+from edn.core.video import TRUNCATED_HELP
 from edn.training.presets import PRESETS
 from edn.training.run import RunOptions, train_run
 
@@ -52,9 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--resume", action="store_true", help="continue weights/NAME exactly")
     p.add_argument("--save-every", type=int, default=500, help="checkpoint period (iterations)")
     p.add_argument("--weights-dir", type=Path, help=WEIGHTS_HELP)
-    p.add_argument("--allow-truncated", action="store_true",
-                   help="use a target video cut short (fewer frames than its header declares) "
-                        "with a warning, instead of stopping with an error")
+    p.add_argument("--allow-truncated", action="store_true", help=TRUNCATED_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_common_flags(p)
     return p.parse_args(argv)

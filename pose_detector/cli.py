@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from edn.core.paths import WEIGHTS_HELP
+from edn.core.video import TRUNCATED_HELP
 from pose_detector.base import Detector
 from pose_detector.extract import DETECTORS, OPENPOSE_WEIGHTS, make_detector
 
@@ -23,8 +24,7 @@ def add_detector_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto",
                    help="where OpenPose runs: auto (CUDA when present), cpu, cuda or cuda:N")
     p.add_argument("--weights-dir", type=Path, help=WEIGHTS_HELP)
-    p.add_argument("--allow-truncated", action="store_true",
-                   help="use a video cut short (fewer frames than its header declares) with a warning, instead of stopping with an error")
+    p.add_argument("--allow-truncated", action="store_true", help=TRUNCATED_HELP)
 
 
 def detector_from_args(args: argparse.Namespace, segmentation: bool = False) -> Detector:

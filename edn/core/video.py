@@ -17,6 +17,8 @@ from edn.core.errors import InputError
 from edn.core.io import atomic_write
 
 log = logging.getLogger(__name__)
+TRUNCATED_HELP = ("use a video cut short (fewer frames than its header declares) with a warning, "
+                  "instead of stopping with an error")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 
 
