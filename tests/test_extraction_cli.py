@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from edn.core.keypoints import J, read_sequence
-from edn.core.video import Mp4Writer
+from tiny_training import noise_video
 from edn.evaluation.pose_metrics import pck
 from edn.preparation.prepare import PreparedMeta, keypoints_to_original
 
@@ -49,11 +49,7 @@ def test_unreadable_video_and_empty_folder(tmp_path):
 
 
 def test_video_without_a_person(tmp_path):
-    video = tmp_path / "noise.mp4"
-    rng = np.random.default_rng(0)
-    with Mp4Writer(video, fps=10) as w:
-        for _ in range(6):
-            w.write(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8))
+    video = noise_video(tmp_path / "noise.mp4", 6)
     r = run("data/video2data.py", str(video), "-o", str(tmp_path / "set"), "--size", "64")
     assert_clean_error(r, "no person found in any of the 6 frames")
     assert not (tmp_path / "set").exists()

@@ -13,6 +13,7 @@ import zipfile
 from pathlib import Path
 
 import cv2
+import imageio_ffmpeg
 import numpy as np
 import pytest
 import torch
@@ -22,15 +23,10 @@ from edn.core.keypoints import read_sequence, write_sequence
 from edn.core.paths import CHECKPOINT, LOCK
 from edn.core.run import load_checkpoint, run_lock
 from edn.core.video import Mp4Writer
-from tiny_training import make_trainer, tiny_config, write_prepared
+from tiny_training import make_trainer, noise_video, tiny_config, write_prepared
 
 ROOT = Path(__file__).resolve().parents[1]
-FFMPEG = None
-try:
-    import imageio_ffmpeg
-    FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
-except Exception:  # pragma: no cover - imageio-ffmpeg is a requirement
-    pass
+FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 POSE2SIM = (ROOT.parent / "shared/data/pose2sim/Pose2Sim/S00_Demo_BatchSession/S00_P00_SingleParticipant/"
             "S00_P00_T01_BalancingTrial/videos/cam01.mp4")
 needs_video = pytest.mark.skipif(not POSE2SIM.is_file(), reason="../shared/data not present")
@@ -47,19 +43,6 @@ def one_line_error(r: subprocess.CompletedProcess, words: str, code: int = 1) ->
     assert "Traceback" not in r.stderr, r.stderr
     errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and words in errors[0], r.stderr
-
-
-def noise_video(path: Path, frames: int, size=(120, 160), faststart: bool = False) -> Path:
-    rng = np.random.default_rng(0)
-    with Mp4Writer(path, fps=10) as w:
-        for _ in range(frames):
-            w.write(rng.integers(0, 255, (*size, 3), dtype=np.uint8))
-    if faststart:  # the index first, as most cameras and web videos: a cut file stays readable
-        moved = path.with_name("fs_" + path.name)
-        subprocess.run([FFMPEG, "-y", "-loglevel", "error", "-i", str(path), "-c", "copy",
-                        "-movflags", "+faststart", str(moved)], check=True)
-        moved.replace(path)
-    return path
 
 
 # -- inputs ---------------------------------------------------------------------------------

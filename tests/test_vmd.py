@@ -242,13 +242,9 @@ def test_command_line_errors_are_one_line_and_leave_no_file(tmp_path):
     import os
     import sys
 
-    from edn.core.video import Mp4Writer
+    from tiny_training import noise_video
 
-    video = tmp_path / "noise.mp4"
-    rng = np.random.default_rng(0)
-    with Mp4Writer(video, fps=10) as w:
-        for _ in range(6):
-            w.write(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8))
+    video = noise_video(tmp_path / "noise.mp4", 6)
 
     def run(*args):
         return subprocess.run([sys.executable, "main/to_vmd.py", *args], cwd=ROOT, capture_output=True,

@@ -101,6 +101,28 @@ def write_prepared(folder: Path, frames: int = 12) -> None:
                  frames_with_person=frames).save(folder)
 
 
+def noise_video(path: Path, frames: int, size: tuple[int, int] = (120, 160),
+                faststart: bool = False) -> Path:
+    """A video of noise (nobody in it), 10 fps. ``faststart``: the index first, as most
+    cameras and web videos write it, so that a copy cut short stays readable."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    from edn.core.video import Mp4Writer
+
+    rng = np.random.default_rng(0)
+    with Mp4Writer(path, fps=10) as w:
+        for _ in range(frames):
+            w.write(rng.integers(0, 255, (*size, 3), dtype=np.uint8))
+    if faststart:
+        moved = path.with_name("fs_" + path.name)
+        subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(path),
+                        "-c", "copy", "-movflags", "+faststart", str(moved)], check=True)
+        moved.replace(path)
+    return path
+
+
 def make_trainer(run_dir: Path, cfg: Config | None = None, stage: int = 0,
                  window: tuple[int, int] | None = None) -> Trainer:
     torch.manual_seed(0)
