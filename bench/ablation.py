@@ -1,14 +1,16 @@
-"""The paper's ablation on taiji (issue 5): pix2pixHD, +temporal smoothing, +face.
+"""The ablation on taiji: body-only labels, face and hand labels, + the face stage.
 
-Same prepared set (the 256x256 evaluation crop), split (0.8) and seed as
-bench/synthesis_quality.py. Two body models train the same number of iterations of the `cpu`
-preset, one with --no-temporal; the temporally smoothed one then trains its face stage; and
-`main/evaluate.py --ablate` scores all three on the held-out frames, beside nearest-skeleton
-retrieval.
+Same crop (the 256x256 evaluation crop), split (0.8) and seed as bench/synthesis_quality.py,
+the set prepared with the face and hands (data/video2data.py's default). Two temporally
+smoothed body models train the same number of iterations of the `cpu` preset, one with
+--body-only label maps; the face-and-hand one then trains its face stage; and
+`main/evaluate.py --ablate` scores them on the held-out frames, beside nearest-skeleton
+retrieval. --pix2pixhd adds the paper's first row (no temporal smoothing, body labels).
 
-    python bench/ablation.py [--iters 2000] [--face-iters 1000] [--eval-only]
+    python bench/ablation.py [--iters 1500] [--face-iters 750] [--pix2pixhd] [--eval-only]
 
-Prints one JSON object (the table's rows); the report is in .cache/bench/ablation/.
+Prints one JSON object (the table's rows); the report is in .cache/bench/ablation/, and
+.cache/bench/ablation/faces.png is the face-crop sheet (label | body-only | full | real).
 """
 from __future__ import annotations
 
@@ -20,7 +22,9 @@ import sys
 
 from synthesis_quality import CACHE, ROOT, SPLIT, VIDEO, prepared_eval_set
 
-PLAIN, FULL = "abl_p2p", "abl_full"
+from edn.core.keypoints import PARTS
+
+PLAIN, BODY, FULL = "abl_p2p", "abl_body", "abl_full"
 
 
 def run(*args: str) -> None:
@@ -31,25 +35,30 @@ def run(*args: str) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--iters", type=int, default=2000, help="iterations of each body model")
-    ap.add_argument("--face-iters", type=int, default=1000, help="iterations of the face stage")
+    ap.add_argument("--iters", type=int, default=1500, help="iterations of each body model")
+    ap.add_argument("--face-iters", type=int, default=750, help="iterations of the face stage")
+    ap.add_argument("--pix2pixhd", action="store_true",
+                    help="also the paper's frame-by-frame pix2pixHD row (body labels)")
     ap.add_argument("--eval-only", action="store_true", help="evaluate the existing runs")
     args = ap.parse_args()
     if not VIDEO.is_file():
         print(json.dumps({"skipped": f"{VIDEO} not found"}))
         return 0
-    prepared = str(prepared_eval_set())
+    prepared = str(prepared_eval_set(PARTS))
     weights = CACHE / "weights"
     common = ["--target", prepared, "--weights-dir", str(weights), "--quiet"]
+    names = [PLAIN, BODY, FULL] if args.pix2pixhd else [BODY, FULL]
     if not args.eval_only:
-        for name in (PLAIN, FULL):
+        for name in names:
             shutil.rmtree(weights / name, ignore_errors=True)
         new = ["--preset", "cpu", "--split", str(SPLIT), "--iters", str(args.iters)]
-        run("main/train.py", *common, "--name", PLAIN, "--no-temporal", *new)
+        if args.pix2pixhd:
+            run("main/train.py", *common, "--name", PLAIN, "--no-temporal", "--body-only", *new)
+        run("main/train.py", *common, "--name", BODY, "--body-only", *new)
         run("main/train.py", *common, "--name", FULL, *new)
         run("main/train.py", *common, "--name", FULL, "--stage", "1", "--iters", str(args.face_iters))
     report = CACHE / "ablation"
-    run("main/evaluate.py", *common, "--name", PLAIN, FULL, "--ablate", "-o", str(report), "--overwrite")
+    run("main/evaluate.py", *common, "--name", *names, "--ablate", "-o", str(report), "--overwrite")
     metrics = json.loads((report / "metrics.json").read_text())
     rows = {row: {k: round(v, 3) for k, v in values.items()}
             for row, values in metrics["ablation"]["rows"].items()}

@@ -52,9 +52,10 @@ def eval_box(keypoints: np.ndarray, frame_size: tuple[int, int], margin: float =
             min(float(W), cx + side / 2), min(float(H), cy + side / 2))
 
 
-def prepared_eval_set() -> Path:
-    """taiji prepared on the evaluation crop at 256x256 (cached)."""
-    out = CACHE / "taiji_eval256"
+def prepared_eval_set(parts: tuple[str, ...] = ("body",)) -> Path:
+    """taiji prepared on the evaluation crop at 256x256 (cached), with the keypoint ``parts``
+    (the crop is the body's, whatever the parts)."""
+    out = CACHE / ("taiji_eval256" if parts == ("body",) else "taiji_eval256_" + "_".join(parts))
     if (out / "meta.json").is_file():
         return out
     first = CACHE / "taiji_track"
@@ -63,7 +64,7 @@ def prepared_eval_set() -> Path:
     meta = PreparedMeta.load(first)
     original = keypoints_to_original(read_sequence(first / "keypoints"), meta.crop_box, meta.size)
     box = eval_box(original, meta.original_size)
-    prepare_video(VIDEO, out, make_detector("mediapipe", segmentation=True), size=SIZE,
+    prepare_video(VIDEO, out, make_detector("mediapipe", segmentation=True, parts=parts), size=SIZE,
                   crop_box=box)
     return out
 

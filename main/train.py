@@ -48,6 +48,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-temporal", action="store_true",
                    help="plain frame-by-frame pix2pixHD: no temporal smoothing (for the "
                         "ablation of main/evaluate.py --ablate)")
+    p.add_argument("--body-only", action="store_true",
+                   help="draw the body alone in the label maps, even when the target's "
+                        "keypoints have a face and hands (which a new run draws by default; "
+                        "for the ablation of main/evaluate.py --ablate)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
     p.add_argument("--seed", type=int, default=0, help="seed of the data order and weights")
     p.add_argument("--resume", action="store_true", help="continue weights/NAME exactly")
@@ -64,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     options = RunOptions(
         target=args.target, name=args.name, weights=weights_dir(args.weights_dir),
         preset=args.preset, config=args.config, iters=args.iters, minutes=args.minutes,
-        split=args.split, stage=args.stage, no_temporal=args.no_temporal, device=args.device,
+        split=args.split, stage=args.stage, no_temporal=args.no_temporal,
+        body_only=args.body_only, device=args.device,
         seed=args.seed, resume=args.resume, save_every=args.save_every, progress=not args.quiet,
         allow_truncated=args.allow_truncated)
 

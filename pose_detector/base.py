@@ -6,6 +6,8 @@ from typing import Protocol
 
 import numpy as np
 
+from edn.core.keypoints import NUM_JOINTS
+
 # Left/right partner of each of MediaPipe's 33 landmarks.
 MP33_FLIP = (0, 4, 5, 6, 1, 2, 3, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15, 18, 17, 20, 19, 22, 21,
              24, 23, 26, 25, 28, 27, 30, 29, 32, 31)
@@ -24,7 +26,9 @@ def swap_world_sides(world: np.ndarray) -> np.ndarray:
 class PersonPose:
     """One person in one image.
 
-    keypoints: (18, 3) x, y, confidence, OpenPose COCO-18 order, pixels of the image given.
+    keypoints: (18, 3) x, y, confidence, OpenPose COCO-18 order, pixels of the image given;
+        (130, 3) with the face and hands after the body (``edn.core.keypoints.FACE`` ...)
+        from a detector asked for them.
     world_landmarks: (33, 4) MediaPipe world landmarks (metres, hip-centred, x right,
         y down, z away from the camera; 4th column = visibility) or None. Kept for the VMD branch.
     segmentation: (H, W) float32 in [0, 1], person probability, or None. Kept for synthesis.
@@ -37,11 +41,12 @@ class PersonPose:
     score: float | None = None
 
     def box(self, min_conf: float = 0.2) -> tuple[float, float, float, float] | None:
-        """(x0, y0, x1, y1) around the confident joints, or None with fewer than 2."""
-        seen = self.keypoints[:, 2] > min_conf
+        """(x0, y0, x1, y1) around the confident body joints, or None with fewer than 2."""
+        body = self.keypoints[:NUM_JOINTS]
+        seen = body[:, 2] > min_conf
         if seen.sum() < 2:
             return None
-        xy = self.keypoints[seen, :2]
+        xy = body[seen, :2]
         return (float(xy[:, 0].min()), float(xy[:, 1].min()),
                 float(xy[:, 0].max()), float(xy[:, 1].max()))
 

@@ -27,8 +27,13 @@ def add_detector_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-truncated", action="store_true", help=TRUNCATED_HELP)
 
 
-def detector_from_args(args: argparse.Namespace, segmentation: bool = False) -> Detector:
+PARTS_NOTE = ("from MediaPipe Holistic (its face mesh and hand models ship in the mediapipe "
+              "wheel; the OpenPose backend runs the body model only)")
+
+
+def detector_from_args(args: argparse.Namespace, segmentation: bool = False,
+                       parts: tuple[str, ...] = ("body",)) -> Detector:
     from pose_detector.backends.openpose import parse_scales
 
     return make_detector(args.detector, segmentation=segmentation, weights=args.weights_dir,
-                         scales=parse_scales(args.scales), device=args.device)
+                         scales=parse_scales(args.scales), device=args.device, parts=parts)

@@ -13,7 +13,7 @@ import numpy as np
 from tqdm import tqdm
 
 from edn.core.errors import NoPersonError, OutputExistsError, UserError
-from edn.core.keypoints import NUM_JOINTS
+from edn.core.keypoints import NUM_JOINTS, WHOLE_JOINTS, check_parts
 from edn.core.paths import weights_dir
 from edn.core.video import FrameSource
 from pose_detector.base import Detector, PersonPose, swap_world_sides
@@ -29,11 +29,12 @@ OPENPOSE_WEIGHTS = ("body_pose_model.pth", "pose_model.pth")
 @dataclass
 class Track:
     """The main person through a video (frames where nobody was found hold zeros)."""
-    keypoints: np.ndarray        # (N, 18, 3) x, y, confidence in the frames' pixels
+    keypoints: np.ndarray        # (N, 18 or 130, 3) x, y, confidence in the frames' pixels
     world_landmarks: np.ndarray  # (N, 33, 4) MediaPipe world landmarks, zeros when absent
     found: np.ndarray            # (N,) bool: a person was detected in the frame
     side_swapped: np.ndarray     # (N,) bool: the detector's left/right labels were swapped back
     detector: str
+    parts: tuple[str, ...] = ("body",)  # what the detector was asked for (edn.core.keypoints.PARTS)
 
 
 def openpose_weights(folder: Path) -> Path | None:
@@ -42,20 +43,28 @@ def openpose_weights(folder: Path) -> Path | None:
 
 
 def make_detector(name: str = "auto", segmentation: bool = False, weights: Path | None = None,
-                  scales: tuple[float, ...] = (1.0,), device: str = "auto") -> Detector:
+                  scales: tuple[float, ...] = (1.0,), device: str = "auto",
+                  parts: tuple[str, ...] = ("body",)) -> Detector:
     """The detector called ``name``, saying in the log which one it is.
 
     ``auto``: the PyTorch OpenPose backend when its weights are in the weights folder
-    (``weights``, default ``edn.core.paths.weights_dir()``) and no segmentation masks are
-    needed (OpenPose gives none), else MediaPipe BlazePose (bundled). ``scales``: OpenPose's
-    scale search (``pose_detector.backends.openpose``)."""
+    (``weights``, default ``edn.core.paths.weights_dir()``), no segmentation masks are
+    needed (OpenPose gives none) and only the body is asked for, else MediaPipe (bundled):
+    BlazePose, or Holistic when ``parts`` has the face or hands (the OpenPose backend runs
+    CMU's body model only). ``scales``: OpenPose's scale search
+    (``pose_detector.backends.openpose``)."""
     if name not in DETECTORS:
         raise UserError(f"unknown detector {name!r}; one of {', '.join(DETECTORS)}")
+    parts = check_parts(parts)
     folder = weights_dir(weights)
     found = openpose_weights(folder)
     if name == "auto":
-        if found is not None and not segmentation:
+        if found is not None and not segmentation and parts == ("body",):
             name = "openpose"
+        elif found is not None and parts != ("body",):
+            log.info("OpenPose weights found (%s), but the %s are asked for and this OpenPose "
+                     "runs the body model only: using MediaPipe Holistic", found,
+                     " and ".join(parts[1:]))
         elif found is not None:
             log.info("OpenPose weights found (%s), but segmentation masks are needed and "
                      "OpenPose gives none: using MediaPipe BlazePose", found)
@@ -63,6 +72,10 @@ def make_detector(name: str = "auto", segmentation: bool = False, weights: Path 
             log.info("no OpenPose weights (%s) in %s: using MediaPipe BlazePose (bundled)",
                      " or ".join(OPENPOSE_WEIGHTS), folder)
     if name == "openpose":
+        if parts != ("body",):
+            raise UserError("the OpenPose detector here runs CMU's body model only: for the "
+                            "face and hands use --detector mediapipe (Holistic), or "
+                            "--body-only")
         if segmentation:
             raise UserError("the OpenPose detector gives no segmentation masks: add --no-masks, "
                             "or use --detector mediapipe")
@@ -75,7 +88,7 @@ def make_detector(name: str = "auto", segmentation: bool = False, weights: Path 
                  detector.network.precision, ",".join(f"{s:g}" for s in scales))
         return detector
     from pose_detector.backends.mediapipe import MediaPipeDetector
-    return MediaPipeDetector(segmentation=segmentation)
+    return MediaPipeDetector(segmentation=segmentation, parts=parts)
 
 
 # Splitting a video between processes (see ``chunk_starts``), measured on the 2-core AVX-512
@@ -87,9 +100,15 @@ SKIP_COST = 0.1
 MIN_CHUNK = 60  # frames: shorter chunks are not worth a process
 
 
+def detector_parts(detector: Detector) -> tuple[str, ...]:
+    """The parts a detector gives (body only unless it says otherwise)."""
+    return tuple(getattr(detector, "parts", ("body",)))
+
+
 @dataclass
 class _Detections:
     """Raw per-frame results of a stretch of frames, and the tracker's state at its end."""
+    points: int = NUM_JOINTS  # keypoints per person: 18, or 130 with a face and hands
     keypoints: list[np.ndarray] = field(default_factory=list)
     world: list[np.ndarray] = field(default_factory=list)
     found: list[bool] = field(default_factory=list)
@@ -101,7 +120,7 @@ class _Detections:
             self.first_box = pose.box()
         self.found.append(pose is not None)
         self.keypoints.append(pose.keypoints if pose is not None
-                              else np.zeros((NUM_JOINTS, 3), np.float32))
+                              else np.zeros((self.points, 3), np.float32))
         wl = pose.world_landmarks if pose is not None else None
         self.world.append(wl if wl is not None else np.zeros((33, 4), np.float32))
 
@@ -109,7 +128,7 @@ class _Detections:
 def _track(frames: Iterable[np.ndarray], tracker: MainPersonTracker, first_index: int,
            stop: int | None, on_frame: Callable[[int, np.ndarray, PersonPose | None], None] | None,
            tick: Callable[[], None]) -> _Detections:
-    out = _Detections()
+    out = _Detections(WHOLE_JOINTS if detector_parts(tracker.detector) != ("body",) else NUM_JOINTS)
     for i, frame in enumerate(frames, first_index):
         if stop is not None and i >= stop:
             break
@@ -170,8 +189,9 @@ def extract_track(frames: FrameSource, detector: Detector, *, smooth: bool = Tru
 
     ``on_frame(index, frame_rgb, pose)`` is called for every frame while detecting (before the
     track is cleaned), e.g. to save segmentation masks without holding them all in memory.
-    With ``smooth``, left/right label swaps are corrected over the whole track and each joint
-    is median-filtered over 7 frames with short gaps filled (``pose_detector.filtering``).
+    With ``smooth``, left/right label swaps are corrected over the whole track (the hands
+    swapped with the body) and each joint, face and hand points included, is median-filtered
+    over 7 frames with short gaps filled (``pose_detector.filtering``).
 
     A single-threaded detector (one with ``parallel_factory()``, e.g. MediaPipe) tracks a long
     video in ``workers`` chunks at once (default: one per core, at most 8; never with
@@ -205,7 +225,7 @@ def extract_track(frames: FrameSource, detector: Detector, *, smooth: bool = Tru
         kp, swapped = fix_side_swaps(kp)
         wl[swapped] = swap_world_sides(wl[swapped])
         kp = median_filter(kp)
-    return Track(kp, wl, np.array(found), swapped, detector.name)
+    return Track(kp, wl, np.array(found), swapped, detector.name, detector_parts(detector))
 
 
 def _track_parallel(frames: FrameSource, tracker: MainPersonTracker, factory: Callable[[], Detector],

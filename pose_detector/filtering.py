@@ -1,9 +1,9 @@
-"""Post-processing of one person's keypoint track (frames, 18, 3): pure functions."""
+"""Post-processing of one person's keypoint track (frames, 18 or 130, 3): pure functions."""
 from __future__ import annotations
 
 import numpy as np
 
-from edn.core.keypoints import FLIP_INDEX, torso_size
+from edn.core.keypoints import FLIP_INDEX, NUM_JOINTS, flip_index, torso_size
 
 # Joints whose left/right labels a detector can swap (all but nose and neck).
 SIDED = np.array([i for i, j in enumerate(FLIP_INDEX) if i != j])
@@ -61,10 +61,11 @@ def side_swap_path(poses: np.ndarray, swap_cost: float = 0.02, min_conf: float =
 
 
 def fix_side_swaps(poses: np.ndarray, **kwargs) -> tuple[np.ndarray, np.ndarray]:
-    """(poses with swapped frames corrected, the bool mask of corrected frames)."""
-    path = side_swap_path(poses, **kwargs)
+    """(poses with swapped frames corrected, the bool mask of corrected frames). The swaps
+    are found on the body; whole-body poses swap their hands with it (``flip_index``)."""
+    path = side_swap_path(poses[:, :NUM_JOINTS], **kwargs)
     fixed = poses.copy()
-    fixed[path] = poses[path][:, list(FLIP_INDEX)]
+    fixed[path] = poses[path][:, list(flip_index(poses.shape[1]))]
     return fixed, path
 
 

@@ -106,10 +106,11 @@ def _height(p: PersonPose) -> float:
 class MainPersonTracker:
     """Per-frame main-person poses for a video, fed frame by frame to ``update``."""
 
-    def __init__(self, detector: Detector, crop_size: int = 448, context: float = 1.6,
+    def __init__(self, detector: Detector, crop_size: int | None = None, context: float = 1.6,
                  max_misses: int = 3):
         self.detector = detector
-        self.crop_size = crop_size
+        # The detector's own crop size when it has one (a face and hands want more pixels).
+        self.crop_size = crop_size or getattr(detector, "crop_size", 448)
         self.context = context
         self.max_misses = max_misses
         self.box: Box | None = None          # the tracked person's last box

@@ -71,6 +71,10 @@ class LossConfig:
 class DataConfig:
     prepared_size: int = 512  # side of the square prepared set (docs/formats.md)
     plate_frames: int | None = None  # background plate from the last N frames (None: all)
+    # The keypoint parts drawn in the label maps (edn.core.keypoints.PARTS). A new run takes
+    # those of its target set (main/train.py --body-only: the body alone); runs saved before
+    # faces and hands were drawn have no such key and draw the body.
+    parts: list[str] = field(default_factory=lambda: ["body"])
 
 
 @dataclass

@@ -4,6 +4,13 @@ Everything in edn works on arrays shaped (frames, 18, 3) = x, y, confidence in t
 OpenPose COCO-18 order below, in pixel coordinates. A joint that was not found has
 confidence 0 (its x, y are then meaningless and kept at 0). On disk keypoints are OpenPose
 ``--write_json`` files, so our output and real OpenPose output are interchangeable.
+
+Whole-body keypoints (OpenPose run with ``--face --hand``) are the same arrays with 130
+points instead of 18: the body's 18, then OpenPose's 70 face points (``FACE``), then 21 per
+hand, the person's left (``LEFT_HAND``) before the right (``RIGHT_HAND``). Every function of
+edn that moves or scales keypoints works on the last axis and so moves the face and hands
+with the body; those that measure the body read the first 18. A part that was not extracted
+has confidence 0 everywhere; which parts a set holds is recorded beside it (``PARTS``).
 """
 from __future__ import annotations
 
@@ -29,6 +36,22 @@ COCO18_NAMES: tuple[str, ...] = (
 )
 NUM_JOINTS = 18
 J = {name: i for i, name in enumerate(COCO18_NAMES)}
+
+FACE_POINTS = 70   # OpenPose's face: the 68 iBUG/dlib points, then the right and left pupils
+HAND_POINTS = 21   # OpenPose's hand: wrist, then 4 points per finger from the thumb
+WHOLE_JOINTS = NUM_JOINTS + FACE_POINTS + 2 * HAND_POINTS
+FACE = slice(NUM_JOINTS, NUM_JOINTS + FACE_POINTS)
+LEFT_HAND = slice(FACE.stop, FACE.stop + HAND_POINTS)
+RIGHT_HAND = slice(LEFT_HAND.stop, LEFT_HAND.stop + HAND_POINTS)
+HANDS = slice(LEFT_HAND.start, RIGHT_HAND.stop)
+# The parts a keypoint set can hold, as meta.json and a model's config name them.
+PARTS: tuple[str, ...] = ("body", "face", "hands")
+# OpenPose JSON keys of the parts beyond the body, and the points of each.
+_PART_KEYS: tuple[tuple[str, str, slice], ...] = (
+    ("face", "face_keypoints_2d", FACE),
+    ("hands", "hand_left_keypoints_2d", LEFT_HAND),
+    ("hands", "hand_right_keypoints_2d", RIGHT_HAND),
+)
 
 # Bones of the OpenPose COCO-18 stick figure, in OpenPose's drawing order.
 LIMBS: tuple[tuple[int, int], ...] = (
@@ -115,12 +138,75 @@ def to_coco18(points: np.ndarray, layout: str = "auto") -> np.ndarray:
     return out
 
 
-def _read_raw(path: str | os.PathLike) -> list[np.ndarray]:
+def check_parts(parts: Sequence[str]) -> tuple[str, ...]:
+    """``parts`` in PARTS order, "body" always included; an unknown name is a UserError."""
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown:
+        raise UserError(f"unknown keypoint part {unknown[0]!r}; one of {', '.join(PARTS)}")
+    return tuple(p for p in PARTS if p == "body" or p in parts)
+
+
+def whole_body(poses: np.ndarray) -> np.ndarray:
+    """(..., 18 or 130, 3) -> (..., 130, 3): body-only keypoints get face and hands with
+    confidence 0."""
+    poses = np.asarray(poses, np.float32)
+    if poses.shape[-2] == WHOLE_JOINTS:
+        return poses
+    out = np.zeros((*poses.shape[:-2], WHOLE_JOINTS, 3), np.float32)
+    out[..., :NUM_JOINTS, :] = poses[..., :NUM_JOINTS, :]
+    return out
+
+
+def keep_parts(poses: np.ndarray, parts: Sequence[str]) -> np.ndarray:
+    """Whole-body keypoints with the parts not in ``parts`` set to confidence 0 (body-only
+    keypoints are returned as they are)."""
+    poses = np.asarray(poses, np.float32)
+    if poses.shape[-2] != WHOLE_JOINTS:
+        return poses
+    out = poses.copy()
+    for part, _, points in _PART_KEYS:
+        if part not in parts:
+            out[..., points, :] = 0
+    return out
+
+
+def parts_found(poses: np.ndarray) -> tuple[str, ...]:
+    """The parts with at least one point found in ``poses`` (..., K, 3)."""
+    poses = np.asarray(poses)
+    if poses.shape[-2] != WHOLE_JOINTS:
+        return ("body",)
+    return check_parts([part for part, _, points in _PART_KEYS if (poses[..., points, 2] > 0).any()])
+
+
+def _read_raw(path: str | os.PathLike) -> tuple[list[tuple[np.ndarray, np.ndarray | None]], set[str]]:
+    """One JSON file's people as (body points as written, the 112 face and hand points or
+    None when the file has neither), and the parts beyond the body the file holds."""
     with open(path) as f:
         data = json.load(f)
-    raw = [np.asarray(p.get("pose_keypoints_2d", []), np.float32).reshape(-1, 3)
-           for p in data.get("people", [])]
-    return [p for p in raw if len(p)]
+    people, parts = [], set()
+    for person in data.get("people", []):
+        body = np.asarray(person.get("pose_keypoints_2d", []), np.float32).reshape(-1, 3)
+        if not len(body):
+            continue
+        extra = None
+        for part, key, points in _PART_KEYS:
+            values = np.asarray(person.get(key) or [], np.float32).reshape(-1, 3)
+            if len(values) == points.stop - points.start:
+                extra = np.zeros((WHOLE_JOINTS - NUM_JOINTS, 3), np.float32) if extra is None else extra
+                extra[points.start - NUM_JOINTS:points.stop - NUM_JOINTS] = values
+                parts.add(part)
+        people.append((body, extra))
+    return people, parts
+
+
+def _person(body: np.ndarray, extra: np.ndarray | None, whole: bool) -> np.ndarray:
+    if not whole:
+        return body
+    out = whole_body(body)
+    if extra is not None:
+        out[NUM_JOINTS:] = extra
+        out[out[:, 2] <= 0] = 0
+    return out
 
 
 def _resolve_layout(people: Sequence[np.ndarray], layout: str) -> str:
@@ -130,31 +216,41 @@ def _resolve_layout(people: Sequence[np.ndarray], layout: str) -> str:
 
 
 def read_openpose_json(path: str | os.PathLike, layout: str = "auto") -> list[np.ndarray]:
-    """All people of one OpenPose JSON file, each (18, 3) in COCO-18 order.
+    """All people of one OpenPose JSON file, each (18, 3) in COCO-18 order, or (130, 3) with
+    the face and hands when the file has ``face_keypoints_2d`` or ``hand_*_keypoints_2d``.
 
     Reads COCO-18 (54 values), BODY_25 and BODY_25B (75 values, told apart by where
     joints 1 and 8 lie unless ``layout`` says) and COCO-17 (51 values).
     """
-    raw = _read_raw(path)
-    layout = _resolve_layout(raw, layout)
-    return [to_coco18(p, layout) for p in raw]
+    raw, parts = _read_raw(path)
+    layout = _resolve_layout([b for b, _ in raw], layout)
+    return [_person(to_coco18(b, layout), e, bool(parts)) for b, e in raw]
 
 
-def openpose_json_text(people: Sequence[np.ndarray]) -> str:
-    doc = {
-        "version": 1.3,
-        "people": [
-            {"person_id": [-1],
-             "pose_keypoints_2d": [round(float(v), 3) for v in np.asarray(p).reshape(-1)]}
-            for p in people
-        ],
-    }
-    return json.dumps(doc)
+def _values(points: np.ndarray) -> list[float]:
+    return [round(float(v), 3) for v in np.asarray(points).reshape(-1)]
 
 
-def write_openpose_json(path: str | os.PathLike, people: Sequence[np.ndarray]) -> None:
-    """Write people (each (18, 3)) as an OpenPose COCO-18 JSON file, atomically."""
-    atomic_write_text(path, openpose_json_text(people))
+def openpose_json_text(people: Sequence[np.ndarray], parts: Sequence[str] | None = None) -> str:
+    """OpenPose JSON of ``people``, each (18, 3) or (130, 3). Whole-body people carry
+    ``face_keypoints_2d`` and ``hand_{left,right}_keypoints_2d`` as OpenPose writes them with
+    ``--face --hand``: the parts in ``parts`` (default all) filled, the others empty lists."""
+    parts = PARTS if parts is None else check_parts(parts)
+    docs = []
+    for p in people:
+        p = np.asarray(p).reshape(-1, 3)
+        doc: dict[str, object] = {"person_id": [-1], "pose_keypoints_2d": _values(p[:NUM_JOINTS])}
+        if len(p) == WHOLE_JOINTS:
+            for part, key, points in _PART_KEYS:
+                doc[key] = _values(p[points]) if part in parts else []
+        docs.append(doc)
+    return json.dumps({"version": 1.3, "people": docs})
+
+
+def write_openpose_json(path: str | os.PathLike, people: Sequence[np.ndarray],
+                        parts: Sequence[str] | None = None) -> None:
+    """Write people (each (18, 3) or (130, 3)) as an OpenPose JSON file, atomically."""
+    atomic_write_text(path, openpose_json_text(people, parts))
 
 
 def json_name(stem: str, frame: int) -> str:
@@ -176,46 +272,81 @@ def list_json_files(folder: str | os.PathLike) -> list[Path]:
     return sorted(files, key=key)
 
 
-def main_person(people: Sequence[np.ndarray], min_conf: float = 0.05) -> np.ndarray:
-    """The person with the largest keypoint box (an empty pose if there is nobody)."""
-    best, best_area = empty_pose(), -1.0
-    for p in people:
-        seen = p[:, 2] > min_conf
+def _main_index(people: Sequence[np.ndarray], min_conf: float) -> int | None:
+    best, best_area = None, -1.0
+    for i, p in enumerate(people):
+        body = p[:NUM_JOINTS]
+        seen = body[:, 2] > min_conf
         if seen.sum() < 2:
             continue
-        area = float(np.ptp(p[seen, 0]) * np.ptp(p[seen, 1]))
+        area = float(np.ptp(body[seen, 0]) * np.ptp(body[seen, 1]))
         if area > best_area:
-            best, best_area = p, area
+            best, best_area = i, area
     return best
 
 
-def read_sequence(folder: str | os.PathLike, layout: str = "auto") -> np.ndarray:
-    """A folder of per-frame OpenPose JSON files -> (frames, 18, 3), main person per frame.
-    A 25-joint layout is told (BODY_25 or BODY_25B) once from all the folder's files."""
+def main_person(people: Sequence[np.ndarray], min_conf: float = 0.05) -> np.ndarray:
+    """The person with the largest body keypoint box (an empty pose if there is nobody)."""
+    i = _main_index(people, min_conf)
+    return empty_pose() if i is None else people[i]
+
+
+def read_sequence_parts(folder: str | os.PathLike, layout: str = "auto"
+                        ) -> tuple[np.ndarray, tuple[str, ...]]:
+    """A folder of per-frame OpenPose JSON files -> (frames, K, 3), main person per frame,
+    and the parts its files hold. K = 18, or 130 when any file has a face or hands. A
+    25-joint layout is told (BODY_25 or BODY_25B) once from all the folder's files."""
     files = list_json_files(folder)
     if not files:
         raise InputError(f"no OpenPose .json files in {folder}")
-    raw = [_read_raw(p) for p in files]
-    layout = _resolve_layout([p for people in raw for p in people], layout)
-    return np.stack([main_person([to_coco18(p, layout) for p in people]) for people in raw])
+    raw, parts = [], set()
+    for path in files:
+        people, found = _read_raw(path)
+        raw.append(people)
+        parts |= found
+    layout = _resolve_layout([b for people in raw for b, _ in people], layout)
+    whole = bool(parts)
+    out = []
+    for people in raw:
+        bodies = [to_coco18(b, layout) for b, _ in people]
+        i = _main_index(bodies, 0.05)
+        out.append(_person(empty_pose(), None, whole) if i is None
+                   else _person(bodies[i], people[i][1], whole))
+    return np.stack(out), check_parts(parts)
 
 
-def write_sequence(folder: str | os.PathLike, poses: np.ndarray, stem: str) -> list[Path]:
-    """Write (frames, 18, 3) as one single-person JSON per frame (empty people when the
-    pose has no confident joint)."""
+def read_sequence(folder: str | os.PathLike, layout: str = "auto") -> np.ndarray:
+    """``read_sequence_parts`` without the parts."""
+    return read_sequence_parts(folder, layout)[0]
+
+
+def write_sequence(folder: str | os.PathLike, poses: np.ndarray, stem: str,
+                   parts: Sequence[str] | None = None) -> list[Path]:
+    """Write (frames, 18 or 130, 3) as one single-person JSON per frame (empty people when
+    the pose has no confident point); ``parts`` as in ``openpose_json_text``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for i, pose in enumerate(poses):
         path = folder / json_name(stem, i)
-        write_openpose_json(path, [pose] if (pose[:, 2] > 0).any() else [])
+        write_openpose_json(path, [pose] if (pose[:, 2] > 0).any() else [], parts)
         paths.append(path)
     return paths
 
 
+def flip_index(points: int) -> tuple[int, ...]:
+    """The left/right partner of each of 18 or 130 points. Whole-body: the hands swap; the
+    face's points keep their own labels (a body detector's side swap does not touch the face
+    mesh, whose sides come from its own geometry)."""
+    if points == NUM_JOINTS:
+        return FLIP_INDEX
+    return (*FLIP_INDEX, *range(FACE.start, FACE.stop), *range(RIGHT_HAND.start, RIGHT_HAND.stop),
+            *range(LEFT_HAND.start, LEFT_HAND.stop))
+
+
 def flip_left_right(pose: np.ndarray) -> np.ndarray:
-    """Swap every left joint with its right partner (the labels, not the positions)."""
-    return pose[..., FLIP_INDEX, :]
+    """Swap every left joint (and hand) with its right partner (the labels, not the positions)."""
+    return pose[..., flip_index(pose.shape[-2]), :]
 
 
 def torso_size(pose: np.ndarray) -> float:

@@ -8,8 +8,8 @@ import numpy as np
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from edn.core.errors import UserError
-from edn.core.keypoints import torso_size
-from edn.core.skeleton import face_box
+from edn.core.keypoints import FACE, LEFT_HAND, NUM_JOINTS, RIGHT_HAND, WHOLE_JOINTS, torso_size
+from edn.core.skeleton import face_box, size_scale
 from edn.core.window import body_box
 
 
@@ -65,13 +65,45 @@ def region_scores(preds: np.ndarray, reals: np.ndarray,
             "frames": len(s)}
 
 
+def hand_box(hand: np.ndarray, size: tuple[int, int], grow: float = 1.3, min_side: float = 16.0,
+             min_conf: float = 0.1) -> tuple[int, int, int, int] | None:
+    """Square box (x0, y0, x1, y1), exclusive ends, around a hand's points (21, 3): its
+    longer extent times ``grow``, at least ``min_side`` px at a 512-px frame (scaled with the
+    frame), clipped to the image of ``size`` (h, w); None with fewer than 5 points seen."""
+    seen = hand[:, 2] > min_conf
+    if seen.sum() < 5:
+        return None
+    h, w = size
+    lo, hi = hand[seen, :2].min(0), hand[seen, :2].max(0)
+    side = max(float((hi - lo).max()) * grow, min_side * size_scale(size))
+    cx, cy = (lo + hi) / 2
+    x0, y0 = round(cx - side / 2), round(cy - side / 2)
+    x1, y1 = x0 + round(side), y0 + round(side)
+    return max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+
+
+def points_distance(detected: np.ndarray, reference: np.ndarray,
+                    min_conf: float = 0.1) -> dict[str, float]:
+    """Points detected on generated frames against the input's (both (N, K, 3), e.g. the
+    face's 70): mean L2 distance in pixels over the points found in both, and the fraction
+    of the reference's points the detector missed."""
+    ref_seen = reference[..., 2] > min_conf
+    both = ref_seen & (detected[..., 2] > min_conf)
+    d = np.linalg.norm(detected[..., :2] - reference[..., :2], axis=-1)
+    return {"pixels": float(d[both].mean()) if both.any() else math.nan,
+            "missed_fraction": float((ref_seen & ~both).sum() / ref_seen.sum())
+            if ref_seen.any() else math.nan}
+
+
 def pose_distance(detected: np.ndarray, reference: np.ndarray,
                   min_conf: float = 0.1) -> dict[str, float]:
     """The paper's pose metrics for skeletons detected on generated frames against the input
-    skeletons (both (N, 18, 3)): mean L2 distance in pixels and in units of the reference's
-    torso size over the joints found in both, the mean number of the reference's joints per
-    frame that the detector missed, and the fraction of the reference's joints it missed
-    (a distance over the joints found says nothing of the frames where nobody was found)."""
+    skeletons (both (N, 18, 3); of whole-body ones the body's 18): mean L2 distance in pixels
+    and in units of the reference's torso size over the joints found in both, the mean
+    number of the reference's joints per frame that the detector missed, and the fraction
+    of the reference's joints it missed (a distance over the joints found says nothing of
+    the frames where nobody was found)."""
+    detected, reference = detected[:, :NUM_JOINTS], reference[:, :NUM_JOINTS]
     ref_seen = reference[..., 2] > min_conf
     both = ref_seen & (detected[..., 2] > min_conf)
     d = np.linalg.norm(detected[..., :2] - reference[..., :2], axis=-1)
@@ -98,22 +130,30 @@ def flicker_ratio(generated: np.ndarray, real: np.ndarray) -> float:
 
 def all_scores(frames: np.ndarray, real: np.ndarray, keypoints: np.ndarray,
                size: tuple[int, int]) -> dict:
-    """Whole-frame, body-box and face-box SSIM/PSNR and the flicker ratio of ``frames``
-    against ``real`` (N, h, w, 3), boxes from the input ``keypoints`` (N, 18, 3)."""
+    """Whole-frame, body-box, face-box and (whole-body keypoints) hand-box SSIM/PSNR and the
+    flicker ratio of ``frames`` against ``real`` (N, h, w, 3), boxes from the input
+    ``keypoints`` (N, 18 or 130, 3); the hands' boxes, both hands of every frame, are
+    ``hand_box``."""
     h, w = size[1], size[0]
     whole = image_scores(frames, real)
-    return {
+    scores = {
         "ssim": whole["ssim"], "psnr": whole["psnr"],
-        "body": region_scores(frames, real, [body_box(k, (h, w)) for k in keypoints]),
+        "body": region_scores(frames, real, [body_box(k[:NUM_JOINTS], (h, w)) for k in keypoints]),
         "face": region_scores(frames, real, [face_box(k, (h, w)) for k in keypoints]),
         "flicker_ratio": flicker_ratio(frames, real),
         "ssim_per_frame": whole["ssim_per_frame"],
     }
+    if keypoints.shape[1] == WHOLE_JOINTS:
+        boxes = [hand_box(k[hand], (h, w)) for hand in (LEFT_HAND, RIGHT_HAND) for k in keypoints]
+        scores["hands"] = region_scores(np.concatenate([frames, frames]),
+                                        np.concatenate([real, real]), boxes)
+    return scores
 
 
-def detect_each(frames: np.ndarray, detector) -> np.ndarray:
-    """The detector's most confident person in each frame independently: (N, 18, 3)."""
-    out = np.zeros((len(frames), 18, 3), np.float32)
+def detect_each(frames: np.ndarray, detector, points: int = NUM_JOINTS) -> np.ndarray:
+    """The detector's most confident person in each frame independently: (N, ``points``, 3)
+    (18, or 130 from a detector of the face and hands)."""
+    out = np.zeros((len(frames), points, 3), np.float32)
     for i, frame in enumerate(frames):
         found = detector.detect(frame)
         if found:
@@ -162,13 +202,20 @@ def retrieval_verdict(name: str, scores: dict, retrieval: dict) -> str:
     return f"{name} does NOT beat nearest-skeleton retrieval ({', '.join(failed)}): {figures}"
 
 
-ABLATION_COLUMNS = ("body SSIM", "face SSIM", "pose distance (px)", "missed joints / frame",
-                    "flicker ratio")
-_ABLATION_ORDER = ("pix2pixHD", "pix2pixHD +face", "+temporal smoothing", "+face")
+ABLATION_COLUMNS = ("body SSIM", "face SSIM", "hand SSIM", "pose distance (px)",
+                    "face pose distance (px)", "missed joints / frame", "flicker ratio")
+_ABLATION_ORDER = ("pix2pixHD", "pix2pixHD +face", "pix2pixHD +face/hand labels",
+                   "pix2pixHD +face/hand labels +face", "+temporal smoothing", "+face",
+                   "+face/hand labels", "+face/hand labels +face")
 
 
-def ablation_label(temporal: bool, face: bool) -> str:
-    """The paper's row name of a model: what it adds to frame-by-frame pix2pixHD."""
+def ablation_label(temporal: bool, face: bool, parts: tuple[str, ...] = ("body",)) -> str:
+    """The paper's row name of a model: what it adds to frame-by-frame pix2pixHD (temporal
+    smoothing, a face stage "+face"), and "+face/hand labels" when its label maps draw more
+    than the body."""
+    if parts != ("body",):
+        base = "+face/hand labels" if temporal else "pix2pixHD +face/hand labels"
+        return f"{base} +face" if face else base
     if not temporal:
         return "pix2pixHD +face" if face else "pix2pixHD"
     return "+face" if face else "+temporal smoothing"
@@ -182,10 +229,14 @@ def ablation_rank(row: str) -> int:
 
 
 def ablation_row(scores: dict) -> dict[str, float]:
-    """The paper's ablation columns from ``all_scores`` + ``pose_distance`` output."""
+    """The ablation columns from ``all_scores`` + ``pose_distance`` (+ ``points_distance`` of
+    the face as "face_pose_distance") output; NaN for the hands and face points of keypoints
+    without them."""
     pose = scores["pose_distance"]
+    face_pose = scores.get("face_pose_distance", {}).get("pixels", math.nan)
     return dict(zip(ABLATION_COLUMNS, (scores["body"]["ssim"], scores["face"]["ssim"],
-                                       pose["pixels"], pose["missed_per_frame"],
+                                       scores.get("hands", {}).get("ssim", math.nan),
+                                       pose["pixels"], face_pose, pose["missed_per_frame"],
                                        scores["flicker_ratio"])))
 
 
@@ -194,7 +245,8 @@ def ablation_table(rows: dict[str, dict[str, float]]) -> str:
     lines = ["| model | " + " | ".join(ABLATION_COLUMNS) + " |",
              "|---|" + "---:|" * len(ABLATION_COLUMNS)]
     for name in sorted(rows, key=ablation_rank):
-        cells = [f"{rows[name][c]:.1f}" if c.startswith("pose") else f"{rows[name][c]:.3f}"
+        cells = ["-" if math.isnan(rows[name][c]) else
+                 f"{rows[name][c]:.1f}" if "pose" in c else f"{rows[name][c]:.3f}"
                  for c in ABLATION_COLUMNS]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

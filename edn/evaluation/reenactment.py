@@ -14,6 +14,7 @@ import torch
 
 from edn.core.errors import InputError, OutputExistsError, UserError
 from edn.core.io import atomic_write_text, staged_dir
+from edn.core.keypoints import FACE, NUM_JOINTS, WHOLE_JOINTS
 from edn.evaluation.lpips_score import LPIPS
 from edn.evaluation.metrics import (
     ablation_label,
@@ -24,6 +25,7 @@ from edn.evaluation.metrics import (
     detect_each,
     held_out_split,
     nearest_skeleton,
+    points_distance,
     pose_distance,
     retrieval_verdict,
 )
@@ -78,12 +80,17 @@ def evaluate_runs(runs: dict[str, Path], target: Path, out: Path, device: torch.
     split = max(held_out_split(split_fraction, r.target.frames[1], n) for r in renderers.values())
     train, test = slice(0, split), slice(split, n)
     keypoints, real = data.keypoints[test], data.frames[test]
-    detector = make_detector(detector_of(prepared), weights=weights)  # the target keypoints' own
+    whole = keypoints.shape[1] == WHOLE_JOINTS
+    # the target keypoints' own detector, with the parts the set has
+    detector = make_detector(detector_of(prepared), weights=weights, parts=data.meta.parts)
     perceptual, lpips_note = LPIPS.from_weights_dir(weights, device)
 
     def scores(frames: np.ndarray) -> dict:
         result = all_scores(frames, real, keypoints, size)
-        result["pose_distance"] = pose_distance(detect_each(frames, detector), keypoints)
+        detected = detect_each(frames, detector, WHOLE_JOINTS if whole else NUM_JOINTS)
+        result["pose_distance"] = pose_distance(detected, keypoints)
+        if "face" in data.meta.parts:
+            result["face_pose_distance"] = points_distance(detected[:, FACE], keypoints[:, FACE])
         if perceptual is not None:
             result["lpips"] = perceptual(frames, real)
         return result
@@ -101,14 +108,14 @@ def evaluate_runs(runs: dict[str, Path], target: Path, out: Path, device: torch.
         else:
             outputs = {True: refined}
         for face, frames in outputs.items():
-            row = ablation_label(temporal, face) if ablate else "model"
+            row = ablation_label(temporal, face, renderer.parts) if ablate else "model"
             if row in candidates:
                 row = f"{row} ({name})"
             candidates[row] = frames
             ablation[row] = f"{name}{' with its face stage' if face else ''}"
     model_rows = list(candidates)
     candidates["nearest_skeleton_retrieval"] = data.frames[train][
-        nearest_skeleton(data.keypoints[train], keypoints)]
+        nearest_skeleton(data.keypoints[train, :NUM_JOINTS], keypoints[:, :NUM_JOINTS])]
     mean_frame = data.frames[train].astype(np.float32).mean(0).round().astype(np.uint8)
     candidates["mean_training_frame"] = np.repeat(mean_frame[None], len(real), 0)
     metrics = {name: scores(frames) for name, frames in candidates.items()}

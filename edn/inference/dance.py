@@ -11,7 +11,14 @@ import numpy as np
 
 from edn.core.errors import OutputExistsError
 from edn.core.io import atomic_write_text, staged_dir
-from edn.core.keypoints import hold_empty_frames, ranges_text, read_sequence, scale_keypoints, write_sequence
+from edn.core.keypoints import (
+    NUM_JOINTS,
+    hold_empty_frames,
+    ranges_text,
+    read_sequence,
+    scale_keypoints,
+    write_sequence,
+)
 from edn.core.paths import FRAMES, KEYPOINTS, frame_name
 from edn.core.video import read_image_rgb, write_image_rgb
 from edn.inference.transfer import Renderer, normalize_to_target
@@ -21,6 +28,11 @@ from edn.preparation.prepare import PreparedMeta, crop_resize, detector_of, prep
 from pose_detector.extract import make_detector
 
 log = logging.getLogger(__name__)
+
+
+def missing_parts(model_parts: tuple[str, ...], source_parts: tuple[str, ...]) -> list[str]:
+    """The parts a model draws that the source's keypoints do not have."""
+    return [p for p in model_parts if p not in source_parts]
 
 
 def transfer_dance(renderer: Renderer, name: str, source: Path, out: Path, fit: str = "auto",
@@ -38,18 +50,24 @@ def transfer_dance(renderer: Renderer, name: str, source: Path, out: Path, fit: 
         if source.is_file():
             prepared = tmp / "source_set"
             # the detector the target's keypoints came from: one skeleton convention
-            detector = make_detector(detector_of(target.prepared_set), weights=weights)
+            detector = make_detector(detector_of(target.prepared_set), weights=weights,
+                                     parts=renderer.parts)
             prepare_video(source, prepared, detector,
                           size=target.prepared_size,
                           masks=False, progress=progress, allow_truncated=allow_truncated)
         meta = PreparedMeta.load(prepared)
+        if missing := missing_parts(renderer.parts, meta.parts):
+            log.warning("the model was trained with the %s, which the source's keypoints lack: "
+                        "drawn without them (extract the source with data/video2data.py, "
+                        "without --body-only, to have them)", " and ".join(missing))
         keypoints, held = hold_empty_frames(read_sequence(prepared / KEYPOINTS)[:frames])
         if held:
             log.warning("no person in source frame%s %s: drawn with the last skeleton found "
                         "before (or the first after)", "s" if len(held) > 1 else "", ranges_text(list(held)))
-        usual = (keypoints[:, :, 2] > 0).mean(0) >= 0.5  # joints most frames have
+        body = keypoints[:, :NUM_JOINTS]
+        usual = (body[:, :, 2] > 0).mean(0) >= 0.5  # joints most frames have
         partial = [i for i in range(len(keypoints))
-                   if i not in held and (keypoints[i, usual, 2] <= 0).any()]
+                   if i not in held and (body[i, usual, 2] <= 0).any()]
         if partial:
             log.info("%d source frames lack joints most frames have (%s): drawn without them",
                      len(partial), ranges_text(partial))
@@ -62,7 +80,7 @@ def transfer_dance(renderer: Renderer, name: str, source: Path, out: Path, fit: 
             if warning := jumps_warning(params["identity_jumps"]):
                 log.warning(warning)
             atomic_write_text(tmp / "norm_params.json", json.dumps(params))
-        write_sequence(tmp / KEYPOINTS, keypoints, "normalized")
+        write_sequence(tmp / KEYPOINTS, keypoints, "normalized", meta.parts)
         labels, generated = renderer.render(scale_keypoints(keypoints, target.prepared_size, target.size),
                                             progress=progress)
         for folder, images in (("labels", labels), (FRAMES, generated)):

@@ -10,7 +10,7 @@ from tqdm import tqdm
 
 from edn.core.config import Config
 from edn.core.errors import RunError
-from edn.core.keypoints import scale_keypoints
+from edn.core.keypoints import check_parts, scale_keypoints
 from edn.core.paths import CHECKPOINT, CONFIG
 from edn.core.run import TargetInfo, load_checkpoint
 from edn.core.runtime import Precision
@@ -41,6 +41,7 @@ class Renderer:
             raise RunError(f"{run_dir} is not a trained run (no {CONFIG} or {CHECKPOINT}); "
                            "train one with main/train.py")
         self.target = TargetInfo.load(run_dir)
+        self.parts: tuple[str, ...] = check_parts(self.cfg.data.parts)  # drawn in its label maps
         state = load_checkpoint(run_dir / CHECKPOINT, device)
         self.iteration = state["iteration"]
         if not 0 <= state["stage"] < len(self.cfg.train.stages):
@@ -65,7 +66,8 @@ class Renderer:
 
     def render(self, keypoints: np.ndarray, progress: bool = True,
                face: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """Keypoints (N, 18, 3) in the model's pixels -> (labels, frames), uint8 (N, h, w, 3),
+        """Keypoints (N, 18 or 130, 3) in the model's pixels -> (labels, frames), uint8
+        (N, h, w, 3), the labels drawing the parts the model was trained with (``parts``),
         each frame conditioned on the previous generated one (zeros before the first); faces
         refined when the run has a face stage, it was loaded, and ``face`` is on."""
         labels, body, refined = self.render_both(keypoints, progress, face)
@@ -76,7 +78,7 @@ class Renderer:
         """(labels, body generator's frames, the same with faces refined or None without a
         face stage): one pass gives both, since the next frame always sees the body's
         output, the input the body generator was trained with."""
-        labels = render_labels(keypoints, self.target.size)
+        labels = render_labels(keypoints, self.target.size, self.parts)
         maps = (to_tensor(labels[i:i + 1]).to(self.device) for i in range(len(labels)))
         to_generator, to_face = itertools.tee(maps)  # each map converted once
         body = np.empty_like(labels)

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from edn.core.errors import InputError, UserError
-from edn.core.keypoints import J
+from edn.core.keypoints import NUM_JOINTS, J
 
 ALPHA = 0.5  # band above the median in which the farthest position is looked for
 BETA = 0.05  # fraction of the ankle range around each end whose heights count
@@ -324,8 +324,9 @@ def identity_jumps(poses: np.ndarray, max_shift: float = 0.5, max_size_change: f
                    conf_threshold: float = CONF_THRESHOLD) -> list[int]:
     """Frames where the tracked person seems to change: between consecutive frames with a
     person (skipping empty frames), the box centre moves by more than ``max_shift`` of the
-    larger box height, or the box height changes by more than ``max_size_change``."""
-    poses = np.asarray(poses, np.float64)
+    larger box height, or the box height changes by more than ``max_size_change``. The
+    body's joints only (hands come and go with the detector)."""
+    poses = np.asarray(poses, np.float64)[:, :NUM_JOINTS]
     seen = poses[..., 2] >= conf_threshold
     jumps, last = [], None
     for i in range(len(poses)):

@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from edn.core.errors import InputError, NoPersonError, UserError
 from edn.core.io import atomic_write_text, staged_dir
-from edn.core.keypoints import write_sequence
+from edn.core.keypoints import check_parts, write_sequence
 from edn.core.paths import FRAMES, KEYPOINTS, MASKS, META, WORLD_LANDMARKS, frame_name
 from edn.core.video import open_frames
 from pose_detector.base import Detector, PersonPose
@@ -36,6 +36,9 @@ class PreparedMeta:
     frames: int
     masks: bool
     frames_with_person: int
+    # The keypoint parts extracted (edn.core.keypoints.PARTS); sets made before faces and
+    # hands were extracted have no such field and hold the body only.
+    parts: tuple[str, ...] = ("body",)
 
     def save(self, folder: str | os.PathLike) -> None:
         atomic_write_text(Path(folder) / META, json.dumps(asdict(self), indent=2))
@@ -52,6 +55,7 @@ class PreparedMeta:
         d["original_size"] = tuple(d["original_size"])
         d["crop_box"] = tuple(d["crop_box"])
         d["size"] = tuple(d["size"])
+        d["parts"] = check_parts(d.get("parts", ("body",)))
         return cls(**d)
 
 
@@ -170,7 +174,7 @@ def prepare_video(video: str | os.PathLike, out: str | os.PathLike, detector: De
         box = crop_box or choose_crop_box(track.keypoints, (frames.width, frames.height),
                                           aspect=size[0] / size[1], margin=margin)
         write_sequence(tmp / KEYPOINTS, keypoints_to_crop(track.keypoints, box, size),
-                       frames.stem)
+                       frames.stem, track.parts)
         np.save(tmp / WORLD_LANDMARKS, track.world_landmarks)
         (tmp / FRAMES).mkdir()
         if masks:
@@ -193,6 +197,6 @@ def prepare_video(video: str | os.PathLike, out: str | os.PathLike, detector: De
         meta = PreparedMeta(source=str(Path(video).resolve()), fps=frames.fps,
                             original_size=(frames.width, frames.height), crop_box=box,
                             size=size, detector=track.detector, frames=n, masks=masks,
-                            frames_with_person=int(track.found.sum()))
+                            frames_with_person=int(track.found.sum()), parts=track.parts)
         meta.save(tmp)
     return meta

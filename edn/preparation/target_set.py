@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from edn.core.errors import InputError
-from edn.core.keypoints import read_sequence, scale_keypoints
+from edn.core.keypoints import PARTS, read_sequence, scale_keypoints
 from edn.core.paths import FRAMES, KEYPOINTS, MASKS, frame_name
 from edn.core.skeleton import render_labels
 from edn.preparation.prepare import PreparedMeta
@@ -67,11 +67,12 @@ class TargetSet:
     frames: np.ndarray     # (N, h, w, 3) RGB
     labels: np.ndarray     # (N, h, w, 3) RGB label maps
     masks: np.ndarray      # (N, h, w) float32 person probability (zeros without masks)
-    keypoints: np.ndarray  # (N, 18, 3) in training pixels
+    keypoints: np.ndarray  # (N, 18 or 130, 3) in training pixels
 
     @classmethod
     def load(cls, folder: str | Path, size: tuple[int, int],
-             frame_range: range | None = None) -> "TargetSet":
+             frame_range: range | None = None, parts: tuple[str, ...] = PARTS) -> "TargetSet":
+        """The set at ``size`` (w, h), its label maps drawing those of ``parts`` it has."""
         folder = Path(folder)
         meta = PreparedMeta.load(folder)
         keypoints = read_sequence(folder / KEYPOINTS)
@@ -89,7 +90,7 @@ class TargetSet:
             else:
                 masks.append(np.zeros(size[::-1], np.float32))
         kp = scale_keypoints(keypoints[indices], meta.size, size)
-        return cls(folder, meta, size, np.stack(frames), render_labels(kp, size),
+        return cls(folder, meta, size, np.stack(frames), render_labels(kp, size, parts),
                    np.stack(masks), kp)
 
     def plate(self, recent: int | None = None) -> np.ndarray:

@@ -14,7 +14,7 @@ import torch
 
 from edn.core.config import Config
 from edn.core.errors import RunError, UserError
-from edn.core.keypoints import read_sequence, scale_keypoints
+from edn.core.keypoints import PARTS, read_sequence, scale_keypoints
 from edn.core.paths import CHECKPOINT, CONFIG, KEYPOINTS, META, TARGET, TARGET_SET, stage_checkpoint
 from edn.core.run import TargetInfo, load_checkpoint, run_lock
 from edn.core.runtime import pick_device
@@ -42,6 +42,7 @@ class RunOptions:
     split: float | None = None
     stage: int = 0
     no_temporal: bool = False
+    body_only: bool = False  # label maps of the body alone, whatever parts the set has
     device: str = "auto"
     seed: int = 0
     resume: bool = False
@@ -121,7 +122,8 @@ def prepared_target(options: RunOptions, cfg: Config) -> Path:
     if not (prepared / META).is_file():
         log.info("preparing %s -> %s", options.target, prepared)
         prepare_video(options.target, prepared,
-                      make_detector("auto", segmentation=True, weights=options.weights),
+                      make_detector("auto", segmentation=True, weights=options.weights,
+                                    parts=PARTS),
                       size=(cfg.data.prepared_size, cfg.data.prepared_size),
                       progress=options.progress, allow_truncated=options.allow_truncated)
     return prepared
@@ -161,10 +163,16 @@ def start_run(options: RunOptions) -> Trainer:
     cfg, _ = run_config(options)
     prepared = prepared_target(options, cfg)
     meta = PreparedMeta.load(prepared)
+    if not options.continuing:
+        cfg.data.parts = ["body"] if options.body_only else list(meta.parts)
+    elif options.body_only:
+        raise RunError("--body-only applies to a new run; a continued run keeps the parts "
+                       f"its config draws ({', '.join(cfg.data.parts)})")
+    log.info("label maps: %s", ", ".join(cfg.data.parts))
     stage = cfg.train.stages[options.stage]
     size = (stage.width, stage.height)
     end = training_end(options, meta.frames)
-    target = TargetSet.load(prepared, size, range(0, end))
+    target = TargetSet.load(prepared, size, range(0, end), tuple(cfg.data.parts))
     stride = 2 ** (cfg.generator.n_downsampling + stage.n_local_enhancers)
     info = measure_target(prepared, meta, (0, end), size,
                           stride if cfg.generator.person_window else None)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from edn.core.errors import InputError
-from edn.core.keypoints import list_json_files, read_sequence
+from edn.core.keypoints import NUM_JOINTS, list_json_files, read_sequence
 from edn.core.paths import KEYPOINTS, META, WORLD_LANDMARKS
 from edn.core.video import open_frames
 from edn.preparation.prepare import PreparedMeta
@@ -40,9 +40,10 @@ def load_skeletons(source: Path, fps: float = 30.0, weights: Path | None = None,
     if source.is_dir() and (source / META).is_file():
         meta = PreparedMeta.load(source)
         world = np.load(source / WORLD_LANDMARKS) if (source / WORLD_LANDMARKS).is_file() else None
-        return Skeletons(read_sequence(source / KEYPOINTS), world, meta.fps, f"prepared set {source}")
+        return Skeletons(read_sequence(source / KEYPOINTS)[:, :NUM_JOINTS], world, meta.fps,
+                         f"prepared set {source}")
     if source.is_dir() and list_json_files(source):
-        return Skeletons(read_sequence(source), None, fps, f"OpenPose JSON in {source}")
+        return Skeletons(read_sequence(source)[:, :NUM_JOINTS], None, fps, f"OpenPose JSON in {source}")
     frames = open_frames(source, fps=fps, allow_truncated=allow_truncated)
     track = extract_track(frames, make_detector("auto", weights=weights), progress=progress)
     world = track.world_landmarks if track.detector == "mediapipe" else None
