@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edn.core.keypoints import J, torso_size
+from edn.core.keypoints import NUM_JOINTS, J, torso_size
 
 # Every COCO-18 joint but the neck, which COCO-17 references (and BODY_25B) do not have.
 COCO17_JOINTS = np.array([i for i in range(18) if i != J["neck"]])
@@ -16,6 +16,7 @@ def pck(pred: np.ndarray, ref: np.ndarray, alpha: float = 0.2, min_ref_conf: flo
     (mean of the two shoulder-to-opposite-hip distances). A joint ``pred`` did not find
     counts as wrong. Frames whose reference has no such joint or no torso are NaN.
     pred, ref: (frames, 18, 3)."""
+    pred, ref = pred[:, :NUM_JOINTS], ref[:, :NUM_JOINTS]  # the body of whole-body keypoints
     out = np.full(len(ref), np.nan)
     for t, (p, r) in enumerate(zip(pred, ref)):
         scale = torso_size(r)
