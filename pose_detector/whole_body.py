@@ -48,7 +48,7 @@ FACE_FIXED: tuple[int, ...] = (
     78, 81, 13, 311, 308, 402, 14, 178,         # 60-67 inner lips
 )
 RIGHT_IRIS, LEFT_IRIS = 468, 473
-MESH_POINTS, REFINED_MESH_POINTS = 468, 478
+REFINED_MESH_POINTS = 478  # the 468-point mesh and the 2 x 5 iris points
 # BlazePose landmarks that say how visible each part is.
 POSE_FACE = tuple(range(11))
 POSE_LEFT_HAND = (15, 17, 19, 21)

@@ -43,7 +43,6 @@ WHOLE_JOINTS = NUM_JOINTS + FACE_POINTS + 2 * HAND_POINTS
 FACE = slice(NUM_JOINTS, NUM_JOINTS + FACE_POINTS)
 LEFT_HAND = slice(FACE.stop, FACE.stop + HAND_POINTS)
 RIGHT_HAND = slice(LEFT_HAND.stop, LEFT_HAND.stop + HAND_POINTS)
-HANDS = slice(LEFT_HAND.start, RIGHT_HAND.stop)
 # The parts a keypoint set can hold, as meta.json and a model's config name them.
 PARTS: tuple[str, ...] = ("body", "face", "hands")
 # OpenPose JSON keys of the parts beyond the body, and the points of each.
@@ -170,14 +169,6 @@ def keep_parts(poses: np.ndarray, parts: Sequence[str]) -> np.ndarray:
     return out
 
 
-def parts_found(poses: np.ndarray) -> tuple[str, ...]:
-    """The parts with at least one point found in ``poses`` (..., K, 3)."""
-    poses = np.asarray(poses)
-    if poses.shape[-2] != WHOLE_JOINTS:
-        return ("body",)
-    return check_parts([part for part, _, points in _PART_KEYS if (poses[..., points, 2] > 0).any()])
-
-
 def _read_raw(path: str | os.PathLike) -> tuple[list[tuple[np.ndarray, np.ndarray | None]], set[str]]:
     """One JSON file's people as (body points as written, the 112 face and hand points or
     None when the file has neither), and the parts beyond the body the file holds."""
@@ -291,11 +282,10 @@ def main_person(people: Sequence[np.ndarray], min_conf: float = 0.05) -> np.ndar
     return empty_pose() if i is None else people[i]
 
 
-def read_sequence_parts(folder: str | os.PathLike, layout: str = "auto"
-                        ) -> tuple[np.ndarray, tuple[str, ...]]:
-    """A folder of per-frame OpenPose JSON files -> (frames, K, 3), main person per frame,
-    and the parts its files hold. K = 18, or 130 when any file has a face or hands. A
-    25-joint layout is told (BODY_25 or BODY_25B) once from all the folder's files."""
+def read_sequence(folder: str | os.PathLike, layout: str = "auto") -> np.ndarray:
+    """A folder of per-frame OpenPose JSON files -> (frames, K, 3), main person per frame;
+    K = 18, or 130 when any file has a face or hands. A 25-joint layout is told (BODY_25
+    or BODY_25B) once from all the folder's files."""
     files = list_json_files(folder)
     if not files:
         raise InputError(f"no OpenPose .json files in {folder}")
@@ -305,19 +295,13 @@ def read_sequence_parts(folder: str | os.PathLike, layout: str = "auto"
         raw.append(people)
         parts |= found
     layout = _resolve_layout([b for people in raw for b, _ in people], layout)
-    whole = bool(parts)
     out = []
     for people in raw:
         bodies = [to_coco18(b, layout) for b, _ in people]
         i = _main_index(bodies, 0.05)
-        out.append(_person(empty_pose(), None, whole) if i is None
-                   else _person(bodies[i], people[i][1], whole))
-    return np.stack(out), check_parts(parts)
-
-
-def read_sequence(folder: str | os.PathLike, layout: str = "auto") -> np.ndarray:
-    """``read_sequence_parts`` without the parts."""
-    return read_sequence_parts(folder, layout)[0]
+        out.append(_person(empty_pose(), None, bool(parts)) if i is None
+                   else _person(bodies[i], people[i][1], bool(parts)))
+    return np.stack(out)
 
 
 def write_sequence(folder: str | os.PathLike, poses: np.ndarray, stem: str,

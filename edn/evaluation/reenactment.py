@@ -14,7 +14,7 @@ import torch
 
 from edn.core.errors import InputError, OutputExistsError, UserError
 from edn.core.io import atomic_write_text, staged_dir
-from edn.core.keypoints import FACE, NUM_JOINTS, WHOLE_JOINTS
+from edn.core.keypoints import FACE, NUM_JOINTS
 from edn.evaluation.lpips_score import LPIPS
 from edn.evaluation.metrics import (
     ablation_label,
@@ -80,14 +80,13 @@ def evaluate_runs(runs: dict[str, Path], target: Path, out: Path, device: torch.
     split = max(held_out_split(split_fraction, r.target.frames[1], n) for r in renderers.values())
     train, test = slice(0, split), slice(split, n)
     keypoints, real = data.keypoints[test], data.frames[test]
-    whole = keypoints.shape[1] == WHOLE_JOINTS
     # the target keypoints' own detector, with the parts the set has
     detector = make_detector(detector_of(prepared), weights=weights, parts=data.meta.parts)
     perceptual, lpips_note = LPIPS.from_weights_dir(weights, device)
 
     def scores(frames: np.ndarray) -> dict:
         result = all_scores(frames, real, keypoints, size)
-        detected = detect_each(frames, detector, WHOLE_JOINTS if whole else NUM_JOINTS)
+        detected = detect_each(frames, detector, keypoints.shape[1])
         result["pose_distance"] = pose_distance(detected, keypoints)
         if "face" in data.meta.parts:
             result["face_pose_distance"] = points_distance(detected[:, FACE], keypoints[:, FACE])

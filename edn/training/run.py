@@ -101,6 +101,9 @@ def run_config(options: RunOptions) -> tuple[Config, str]:
         if options.continuing and cfg.generator.temporal:
             raise RunError(f"{source} uses temporal smoothing; --no-temporal applies to a new run")
         cfg.generator.temporal = False
+    if options.body_only and options.continuing:
+        raise RunError("--body-only applies to a new run; a continued run keeps the parts "
+                       f"{source} draws ({', '.join(cfg.data.parts)})")
     if not 0 <= options.stage < len(cfg.train.stages):
         raise RunError(f"{source} has stages 0..{len(cfg.train.stages) - 1}, not {options.stage}; "
                        "a run saved before a stage existed can take one with --config (its "
@@ -165,9 +168,6 @@ def start_run(options: RunOptions) -> Trainer:
     meta = PreparedMeta.load(prepared)
     if not options.continuing:
         cfg.data.parts = ["body"] if options.body_only else list(meta.parts)
-    elif options.body_only:
-        raise RunError("--body-only applies to a new run; a continued run keeps the parts "
-                       f"its config draws ({', '.join(cfg.data.parts)})")
     log.info("label maps: %s", ", ".join(cfg.data.parts))
     stage = cfg.train.stages[options.stage]
     size = (stage.width, stage.height)
