@@ -22,9 +22,40 @@ import sys
 
 from synthesis_quality import CACHE, ROOT, SPLIT, VIDEO, prepared_eval_set
 
+import cv2
+import numpy as np
+import torch
+
 from edn.core.keypoints import PARTS
+from edn.core.skeleton import face_box
+from edn.core.video import write_image_rgb
+from edn.inference.transfer import Renderer
+from edn.preparation.target_set import TargetSet
 
 PLAIN, BODY, FULL = "abl_p2p", "abl_body", "abl_full"
+
+
+def face_sheet(prepared: str, weights, out, count: int = 8, side: int = 128) -> None:
+    """Face crops of ``count`` held-out frames spread over the test part, one row each:
+    label | body-only model | face-and-hand model | real, each ``side`` px (nearest-neighbour
+    upscaled, so the pixels are as generated)."""
+    body = Renderer(weights / BODY, torch.device("cpu"), face=False)
+    full = Renderer(weights / FULL, torch.device("cpu"), face=False)
+    data = TargetSet.load(prepared, body.target.size)
+    test = slice(body.target.frames[1], len(data.frames))
+    keypoints, real = data.keypoints[test], data.frames[test]
+    labels, full_frames = full.render(keypoints, progress=False)
+    columns = [labels, body.render(keypoints, progress=False)[1], full_frames, real]
+    rows = []
+    for i in np.linspace(0, len(real) - 1, count).round().astype(int):
+        box = face_box(keypoints[i], real.shape[1:3])
+        if box is None:
+            continue
+        x0, y0, x1, y1 = box
+        rows.append(np.concatenate([cv2.resize(c[i, y0:y1, x0:x1], (side, side),
+                                               interpolation=cv2.INTER_NEAREST)
+                                    for c in columns], 1))
+    write_image_rgb(out, np.concatenate(rows, 0))
 
 
 def run(*args: str) -> None:
@@ -62,6 +93,7 @@ def main() -> int:
     metrics = json.loads((report / "metrics.json").read_text())
     rows = {row: {k: round(v, 3) for k, v in values.items()}
             for row, values in metrics["ablation"]["rows"].items()}
+    face_sheet(prepared, weights, report / "faces.png")
     print(json.dumps({"split": metrics["split"], "iterations": metrics["checkpoint_iteration"],
                       "lpips": metrics["lpips"], "rows": rows, "report": str(report)}))
     return 0

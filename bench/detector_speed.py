@@ -7,7 +7,9 @@ the CPU capability and cores, frames/s of the whole process (start-up and import
 and of the pipeline as the command reports it (first frame to last JSON written), median
 and range.
 
-    python bench/detector_speed.py [--runs 3] [--video PATH] [--workers N]
+    python bench/detector_speed.py [--runs 3] [--video PATH] [--workers N] [--face-hand]
+
+--face-hand passes --face --hand (MediaPipe Holistic: the face and hands too).
 """
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ def main() -> int:
     ap.add_argument("--video", type=Path, default=DEFAULT_VIDEO)
     ap.add_argument("--workers", type=int, default=None,
                     help="passed to the command (default: its own, one process per core)")
+    ap.add_argument("--face-hand", action="store_true", help="extract the face and hands too")
     args = ap.parse_args()
     if not args.video.is_file():
         print(json.dumps({"skipped": f"{args.video} not found"}))
@@ -46,7 +49,8 @@ def main() -> int:
             start = time.perf_counter()
             run = subprocess.run([sys.executable, "-m", "pose_detector", str(args.video),
                                   "--write-json", f"{tmp}/json", "--overwrite", "--quiet"]
-                                 + ([] if args.workers is None else ["--workers", str(args.workers)]),
+                                 + ([] if args.workers is None else ["--workers", str(args.workers)])
+                                 + (["--face", "--hand"] if args.face_hand else []),
                                  cwd=ROOT, capture_output=True, text=True)
             seconds = time.perf_counter() - start
             if run.returncode:
@@ -58,6 +62,7 @@ def main() -> int:
             pipeline.append(float(m.group(2)))
     print(json.dumps({
         "video": str(args.video), "frames": frames, "runs": args.runs, "workers": args.workers or "default",
+        "face_and_hands": args.face_hand,
         "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cores": default_workers(),
         "whole_process_fps": {"median": round(statistics.median(whole), 1),
                               "min": round(min(whole), 1), "max": round(max(whole), 1)},
