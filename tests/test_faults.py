@@ -318,6 +318,18 @@ def test_kill_9_anywhere_then_resume_ends_bit_for_bit_where_an_uninterrupted_run
     assert not list(run_dir.glob(".checkpoint.tmp-*")) and not (run_dir / LOCK).exists()
 
 
+def _signal_state(p: subprocess.Popen) -> str:
+    """The Sig* lines of a running child's /proc status (blocked, ignored, caught, pending),
+    then the child killed: what a hang needs to be understood, without leaving it behind."""
+    try:
+        status = Path(f"/proc/{p.pid}/status").read_text().splitlines()
+    except OSError as e:
+        status = [str(e)]
+    p.kill()
+    p.communicate()
+    return "; ".join(line for line in status if line.startswith(("Sig", "ShdPnd")))
+
+
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_sigint_and_sigterm_save_and_exit_cleanly(tmp_path, sig, code):
     write_prepared(tmp_path / "set")
@@ -333,7 +345,10 @@ def test_sigint_and_sigterm_save_and_exit_cleanly(tmp_path, sig, code):
         time.sleep(0.05)
     time.sleep(1.0)  # training
     p.send_signal(sig)
-    _, err = p.communicate(timeout=60)
+    try:
+        _, err = p.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"still running 60 s after signal {sig}; its signal state: {_signal_state(p)}")
     assert p.returncode == code, err
     assert "Traceback" not in err and "continue with --resume" in err
     assert load_checkpoint(run_dir / CHECKPOINT)["iteration"] > 0
