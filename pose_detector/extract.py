@@ -74,8 +74,9 @@ def make_detector(name: str = "auto", segmentation: bool = False, weights: Path 
     if name == "openpose":
         if parts != ("body",):
             raise UserError("the OpenPose detector here runs CMU's body model only: for the "
-                            "face and hands use --detector mediapipe (Holistic), or "
-                            "--body-only")
+                            "face and hands use --detector mediapipe (Holistic); for the body "
+                            "alone leave out --face/--hand (python -m pose_detector) or add "
+                            "--body-only (data/video2data.py)")
         if segmentation:
             raise UserError("the OpenPose detector gives no segmentation masks: add --no-masks, "
                             "or use --detector mediapipe")

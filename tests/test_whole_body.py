@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
+from edn.core.errors import UserError
 from edn.core.keypoints import (
     FACE,
     LEFT_HAND,
@@ -24,6 +25,7 @@ from edn.core.keypoints import (
 from edn.core.skeleton import FACE_COLOR, HAND_COLORS, render_label_map
 from edn.inference.dance import missing_parts
 from edn.preparation.normalize import FrameTransforms, apply_transforms
+from pose_detector.extract import make_detector
 from pose_detector.whole_body import (
     JAW_LEFT,
     JAW_RIGHT,
@@ -184,3 +186,10 @@ def test_parts_checked_and_kept():
     kept = keep_parts(whole_pose(), ("body", "hands"))
     assert kept[FACE, 2].max() == 0 and kept[LEFT_HAND, 2].min() > 0
     assert missing_parts(("body", "face", "hands"), ("body",)) == ["face", "hands"]
+
+
+def test_the_openpose_detector_with_a_face_or_hands_says_how_to_go_on(tmp_path):
+    # refused before any weights are looked for, naming the way out of each command
+    with pytest.raises(UserError, match=r"body model only.*--detector mediapipe.*--face/--hand.*"
+                                        r"--body-only \(data/video2data.py\)"):
+        make_detector("openpose", weights=tmp_path, parts=("body", "face"))

@@ -16,11 +16,10 @@ label map rendered at 1024 px is the 512-px one upsampled, not a thinner stick f
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
-
-from collections.abc import Sequence
 
 from edn.core.keypoints import FACE, LEFT_HAND, LIMBS, NUM_JOINTS, PARTS, RIGHT_HAND, WHOLE_JOINTS, J, keep_parts
 
@@ -94,8 +93,7 @@ def _draw_in_place(canvas: np.ndarray, pose: np.ndarray, conf_threshold: float) 
             cv2.fillConvexPoly(canvas, _limb_polygon(pose[a, :2], pose[b, :2], half_width),
                                COLORS[i], cv2.LINE_8, _SHIFT)
     for j in np.flatnonzero(seen[:NUM_JOINTS]):
-        centre = tuple(int(v) for v in np.round(pose[j, :2] * _ONE))
-        cv2.circle(canvas, centre, radius, COLORS[j], -1, cv2.LINE_8, _SHIFT)
+        cv2.circle(canvas, _fixed(pose[j]), radius, COLORS[j], -1, cv2.LINE_8, _SHIFT)
     if len(pose) == WHOLE_JOINTS:
         _draw_face(canvas, pose[FACE], seen[FACE], s)
         for hand in (LEFT_HAND, RIGHT_HAND):
