@@ -1,5 +1,6 @@
 import copy
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -12,7 +13,7 @@ from edn.models.discriminator import MultiscaleDiscriminator, NLayerDiscriminato
 from edn.models.generator import GlobalGenerator, LocalEnhancer, ResnetBlock
 from edn.models.narrow_conv import NarrowConv
 from edn.models.winograd import WinogradConv, WinogradConv3x3
-from edn.training.pix2pixhd_stage import TemporalPix2PixHD
+from edn.training.pix2pixhd_stage import TemporalPix2PixHD, face_l1
 from edn.training.stage import FramePair, generate_pair
 
 # bf16 keeps 8 mantissa bits (relative step 2**-8 = 0.004); through a few instance-normed
@@ -200,6 +201,52 @@ def test_training_steps_reduce_l1_on_one_sample(fast, path, monkeypatch):
     l1 = [step.step(pair)["g_l1"].item() / 100 for _ in range(20)]
     assert l1[-1] < 0.5 * l1[0]
     assert l1[-1] < 0.3
+
+
+def _nose_at(x: float, y: float) -> np.ndarray:
+    pose = np.zeros((18, 3), np.float32)
+    pose[0] = x, y, 1.0  # the nose: the face box's centre
+    return pose
+
+
+def test_face_l1_is_the_mean_over_each_face_box_and_skips_frames_without_a_face():
+    # 64x64 frames: the face box is 16 px (128 at 512 px); the nose at (20, 30) puts it at
+    # x 12..28, y 22..38.
+    real = torch.zeros(3, 3, 64, 64)
+    fake = real.clone()
+    fake[:, :, 22:38, 12:28] = 0.5  # inside every frame's face box
+    fake[:, :, 50:, 50:] = 1.0  # outside it: not counted
+    fake[2] = 0.9  # frame 2 has no face in the image: not counted at all
+    poses = np.stack([_nose_at(20, 30), _nose_at(20, 30), _nose_at(-5, 30)])
+    assert face_l1(fake, real, poses).item() == pytest.approx(0.5)
+    fake[1, :, 22:38, 12:20] = 0.0  # half of frame 1's box right
+    assert face_l1(fake, real, poses).item() == pytest.approx(0.375)
+    # A window of a larger frame: the box side is the frame's (32 px for 128 px frames).
+    assert face_l1(fake, real, poses[:1], side=32).item() == pytest.approx(0.5 * 16 * 16 / (32 * 32))
+    assert face_l1(fake, real, poses[2:]).item() == 0.0
+
+
+def test_face_l1_term_trains_the_face_box():
+    """With only the face L1 (and a weak GAN), steps pull the face box towards the real frame
+    and leave the rest of the frame free."""
+    torch.manual_seed(0)
+    g = GlobalGenerator(6, 3, ngf=8, n_downsampling=2, n_blocks=1)
+    d = MultiscaleDiscriminator(12, ndf=8, n_layers=2, num_d=1)
+    step = TemporalPix2PixHD(g, d, LossConfig(feat_match=0.0, vgg=0.0, l1=0.0, face_l1=100.0),
+                             TrainConfig(lr=2e-3, fast=False))
+    target = torch.linspace(-0.8, 0.8, 64).expand(1, 3, 64, 64).contiguous()
+    label = torch.randn(1, 3, 64, 64)
+    poses = _nose_at(20, 30)[None]
+    pair = FramePair(label, label, target, target, keypoints_t1=poses)
+    losses = [step.step(pair) for _ in range(20)]
+    assert "g_l1" not in losses[0]
+    face = [x["g_face_l1"].item() / 100 for x in losses]
+    assert face[-1] < 0.5 * face[0]
+    with torch.no_grad():
+        _, frame = generate_pair(step.generator, label, label)[:2]
+    inside = face_l1(frame, target, poses).item()
+    assert inside == pytest.approx(face[-1], abs=0.1)
+    assert (frame - target).abs()[..., 44:, 44:].mean().item() > 2 * inside
 
 
 def test_fp32_winograd_training_step_matches_the_plain_step(monkeypatch):

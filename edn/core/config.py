@@ -65,6 +65,9 @@ class LossConfig:
     vgg: float = 10.0  # used only when weights/vgg19-dcbb9e9d.pth exists
     l1: float = 0.0  # optional pixel L1 to the real frame
     mask: float = 0.0  # L1 of the composite's mask to the person segmentation
+    # Pixel L1 to the real frame over frame t+1's face box (the face stage's crop), in the body
+    # stage. At 256 px the face is ~0.5 % of the frame, so the frame-wide L1 all but ignores it.
+    face_l1: float = 0.0
 
 
 @dataclass

@@ -14,7 +14,10 @@ from torch import nn
 from edn.core.config import Config, LossConfig, TrainConfig
 from edn.core.errors import ConfigError
 from edn.core.runtime import Precision, to_memory_format
+from edn.core.skeleton import face_box_side
+from edn.core.window import crop
 from edn.models.build import build_discriminator, build_generator, load_weights
+from edn.models.face import face_crop_box
 from edn.models.generator import LocalEnhancer, generator_input
 from edn.models.losses import VGGLoss, feature_matching_loss, lsgan_loss
 from edn.models.winograd import use_winograd
@@ -30,6 +33,20 @@ def judged(labels: tuple[torch.Tensor, torch.Tensor], frames: tuple[torch.Tensor
     return torch.cat([torch.cat(labels, 0), torch.cat(frames, 0)], 1)
 
 
+def face_l1(fake: torch.Tensor, real: torch.Tensor, keypoints: np.ndarray,
+            side: int | None = None) -> torch.Tensor:
+    """Mean L1 between ``fake`` and ``real`` (B, C, H, W) over each frame's face box (the face
+    stage's crop of ``keypoints`` (B, K, 3), side ``side``); frames without a face in the image
+    do not count, and a batch without any face gives 0."""
+    size = (fake.shape[-2], fake.shape[-1])
+    boxes = [face_crop_box(k, size, side) for k in keypoints]
+    kept = [i for i, box in enumerate(boxes) if box is not None]
+    if not kept:
+        return fake.new_zeros((), dtype=torch.float32)
+    faces = [boxes[i] for i in kept]
+    return (crop(fake[kept].float(), faces) - crop(real[kept].float(), faces)).abs().mean()
+
+
 class TemporalPix2PixHD(Stage):
     """G, D and the precision policy; one step is one G and one D update on a frame pair,
     pix2pixHD's order (both losses from the same D)."""
@@ -43,7 +60,10 @@ class TemporalPix2PixHD(Stage):
         vgg: VGGLoss | None = None,
         distributed: bool = False,
         temporal: bool = True,
+        face_side: int | None = None,
     ) -> None:
+        """``face_side``: the face box's side for the face L1 term, the full frame's when
+        training pairs are person windows cut out of it (None: the pair's own frame's)."""
         device = next(generator.parameters()).device
         self.precision = Precision(device, train.fast)
         self.channels_last = train.channels_last
@@ -63,15 +83,17 @@ class TemporalPix2PixHD(Stage):
             vgg = vgg.to(device, memory_format=memory_format)
         self.output_nc: int = generator.output_nc  # type: ignore[assignment]
         self.temporal = temporal
+        self.face_side = face_side
         self._optimise(self.generator, self.discriminator, train, loss, vgg, distributed)
 
     @classmethod
     def from_config(cls, cfg: Config, stage: int, device: torch.device, vgg: VGGLoss | None = None,
                     plate: np.ndarray | None = None, distributed: bool = False) -> "TemporalPix2PixHD":
-        generator = build_generator(cfg.generator, cfg.train.stages[stage].n_local_enhancers, plate)
+        s = cfg.train.stages[stage]
+        generator = build_generator(cfg.generator, s.n_local_enhancers, plate)
         discriminator = build_discriminator(cfg.discriminator, cfg.generator)
         return cls(generator.to(device), discriminator.to(device), cfg.loss, cfg.train, vgg, distributed,
-                   cfg.generator.temporal)
+                   cfg.generator.temporal, face_box_side((s.height, s.width)))
 
     def networks(self) -> dict[str, nn.Module]:
         return {"generator": self.generator, "discriminator": self.discriminator}
@@ -116,6 +138,8 @@ class TemporalPix2PixHD(Stage):
             terms["g_vgg"] = self.vgg(fakes, reals)
         if self.wants("g_l1"):
             terms["g_l1"] = (fakes.float() - reals.float()).abs().mean()
+        if self.wants("g_face_l1") and pair.keypoints_t1 is not None:
+            terms["g_face_l1"] = face_l1(fake_t1, pair.real_t1, pair.keypoints_t1, self.face_side)
         if self.wants("g_mask") and masks is not None and pair.mask_t is not None and pair.mask_t1 is not None:
             predicted = torch.cat(masks, 0).float()
             terms["g_mask"] = (predicted - torch.cat([pair.mask_t, pair.mask_t1], 0)).abs().mean()
