@@ -303,10 +303,11 @@ def test_kill_9_anywhere_then_resume_ends_bit_for_bit_where_an_uninterrupted_run
                              env=dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", EDN_CPU_PATH="fp32"),
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         start = load_checkpoint(run_dir / CHECKPOINT)["iteration"]
-        deadline = time.time() + 60
-        while time.time() < deadline and load_checkpoint(run_dir / CHECKPOINT)["iteration"] < start + 2:
-            time.sleep(0.05)
-        time.sleep(rng.uniform(0.0, 0.3))
+        # A random moment within one checkpoint period, a few iterations into the run: a fixed
+        # delay let a fast machine finish all 24 iterations first (the lock gone, nothing killed).
+        saved = [_saved_at(run_dir, start + n) for n in (2, 4)]
+        time.sleep(rng.uniform(0.0, saved[1] - saved[0]))
+        assert p.poll() is None, f"the resumed run ended (code {p.returncode}) before it could be killed"
         p.send_signal(signal.SIGKILL)
         p.wait()
         assert (run_dir / LOCK).exists()  # left behind by the killed process
@@ -316,6 +317,15 @@ def test_kill_9_anywhere_then_resume_ends_bit_for_bit_where_an_uninterrupted_run
     final = load_checkpoint(run_dir / CHECKPOINT)
     assert final["iteration"] == 24 and _equal(final["model"], expected)
     assert not list(run_dir.glob(".checkpoint.tmp-*")) and not (run_dir / LOCK).exists()
+
+
+def _saved_at(run_dir: Path, iteration: int, timeout: float = 60.0) -> float:
+    """The time at which the run's checkpoint reached ``iteration`` (polled every 10 ms)."""
+    deadline = time.time() + timeout
+    while load_checkpoint(run_dir / CHECKPOINT)["iteration"] < iteration:
+        assert time.time() < deadline, f"no checkpoint of iteration {iteration} within {timeout:.0f} s"
+        time.sleep(0.01)
+    return time.time()
 
 
 def _signal_state(p: subprocess.Popen) -> str:
