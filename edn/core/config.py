@@ -66,7 +66,8 @@ class LossConfig:
     l1: float = 0.0  # optional pixel L1 to the real frame
     mask: float = 0.0  # L1 of the composite's mask to the person segmentation
     # Pixel L1 to the real frame over frame t+1's face box (the face stage's crop), in the body
-    # stage. At 256 px the face is ~0.5 % of the frame, so the frame-wide L1 all but ignores it.
+    # stage. The face box is 1/16 of a 256-px frame and the face less, so the frame-wide L1
+    # all but ignores it.
     face_l1: float = 0.0
 
 
