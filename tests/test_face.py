@@ -11,7 +11,7 @@ from edn.core.run import TargetInfo
 from edn.core.window import crop, paste
 from edn.inference.transfer import Renderer
 from edn.models.face import build_face_generator, face_crop_box, refine_faces
-from edn.training.face_stage import FaceStage
+from edn.training.face_stage import FaceStage, degraded_faces, gaussian_blur
 from tiny_training import make_trainer, tiny_config, tiny_target
 
 
@@ -81,6 +81,7 @@ def test_face_stage_trains_the_face_and_freezes_the_body(tmp_path):
     losses = [face.step() for _ in range(3)]
     assert all(torch.isfinite(v) for step in losses for v in step.values())
     assert {"g_gan", "g_feat", "g_l1", "d_real", "d_fake"} <= losses[0].keys()
+    assert "g_ssim" not in losses[0]  # weight 0: not computed
     after_body = face.model.generator.state_dict()
     assert all(torch.equal(after_body[k], v) for k, v in trained_body.items()), "body changed"
     after = face.model.face_generator.state_dict()
@@ -89,8 +90,59 @@ def test_face_stage_trains_the_face_and_freezes_the_body(tmp_path):
     assert preview.shape == (3, 3, 32, 96) and torch.isfinite(preview).all()
 
 
-def test_face_stage_resumes_exactly(tmp_path):
+def test_face_stage_ssim_term_raises_the_refined_faces_ssim(tmp_path):
     cfg = tiny_config(face=True)
+    cfg.loss = dataclasses.replace(cfg.loss, feat_match=0.0, l1=0.0, ssim=100.0)
+    cfg.train.stages[1] = dataclasses.replace(cfg.train.stages[1], iterations=100)  # no decay yet
+    _, face = face_stage(tmp_path / "s", cfg)
+    pairs = [face.batch(i) for i in range(len(face.pairs))]
+
+    def dissimilarity() -> float:  # 1 - SSIM over every pair's face
+        with torch.no_grad():
+            return float(np.mean([face.model.loss_terms(p)["g_ssim"].item() for p in pairs]))
+
+    before = dissimilarity()
+    for _ in range(12):
+        face.step()
+    after = dissimilarity()
+    assert 0 < after < 0.85 * before <= 2
+
+
+def test_gaussian_blur_keeps_the_sum_and_spreads_a_point_as_a_gaussian():
+    point = torch.zeros(3, 11, 11)
+    point[:, 5, 5] = 1
+    assert torch.equal(gaussian_blur(point, 0.0), point)
+    blurred = gaussian_blur(point, 1.0)
+    assert blurred.sum((1, 2)).tolist() == pytest.approx([1.0] * 3)
+    # sampled, normalised 2-D Gaussian: 1 / (2 pi) at the centre, exp(-1/2) of that 1 px away
+    assert blurred[0, 5, 5].item() == pytest.approx(1 / (2 * np.pi), rel=0.01)
+    assert blurred[0, 5, 4].item() == pytest.approx(blurred[0, 5, 5].item() * np.exp(-0.5), rel=1e-4)
+    assert torch.equal(blurred[0], blurred[0].T)
+
+
+def test_degraded_faces_are_the_crops_moved_within_the_shift_and_the_frame():
+    frames = torch.arange(2 * 20 * 20, dtype=torch.float32).view(2, 1, 20, 20)
+    boxes = [(0, 0, 8, 8), (5, 6, 13, 14)]
+    assert torch.equal(degraded_faces(frames, boxes, 0, 0.0), crop(frames, boxes))
+    torch.manual_seed(0)
+    offsets = set()
+    for _ in range(200):
+        faces = degraded_faces(frames, boxes, 2, 0.0)
+        for i, (x0, y0, _, _) in enumerate(boxes):
+            y, x = divmod(int(faces[i, 0, 0, 0].item()) - i * 400, 20)
+            assert torch.equal(faces[i], frames[i, :, y:y + 8, x:x + 8])
+            offsets.add((i, x - x0, y - y0))
+    assert {(dx, dy) for i, dx, dy in offsets if i == 0} == {(dx, dy) for dx in range(3) for dy in range(3)}
+    assert {(dx, dy) for i, dx, dy in offsets if i == 1} == {(dx, dy) for dx in range(-2, 3) for dy in range(-2, 3)}
+    blurred = degraded_faces(frames, boxes, 0, 2.0)
+    assert not torch.equal(blurred, crop(frames, boxes))
+
+
+@pytest.mark.parametrize("degrade", [False, True])
+def test_face_stage_resumes_exactly(tmp_path, degrade):
+    cfg = tiny_config(face=True)
+    if degrade:
+        cfg.face = dataclasses.replace(cfg.face, train_shift=0.25, train_blur=0.1)
     body = make_trainer(tmp_path / "b", cfg)
     body.step()
     straight = make_trainer(tmp_path / "s", cfg, stage=1)

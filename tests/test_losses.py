@@ -1,11 +1,13 @@
 import json
 import logging
 
+import numpy as np
 import pytest
 import torch
+from skimage.metrics import structural_similarity
 
 from edn.core.config import Config, FaceConfig
-from edn.models.losses import VGG19_FILE, VGGLoss, feature_matching_loss, lsgan_loss
+from edn.models.losses import VGG19_FILE, VGGLoss, feature_matching_loss, lsgan_loss, ssim
 from edn.training.presets import preset
 
 
@@ -23,6 +25,25 @@ def test_lsgan_targets_are_one_for_real_and_zero_for_fake():
     assert lsgan_loss(ones, False).item() == pytest.approx(2.0)
     half = [scale(torch.full((1, 1, 2, 2), 0.5))]
     assert lsgan_loss(half, True).item() == pytest.approx(0.25)
+
+
+def test_ssim_is_scikit_images_which_scores_faces_and_has_a_gradient():
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (2, 40, 36, 3)).astype(np.uint8)
+    b = np.clip(a + rng.integers(-60, 60, a.shape), 0, 255).astype(np.uint8)
+    dark = (a // 4).astype(np.uint8)  # the luminance term: not shift invariant
+
+    def tensor(x: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(x).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+    for other in (b, dark):
+        expected = np.mean([structural_similarity(p, q, channel_axis=2, data_range=255)
+                            for p, q in zip(a, other)])
+        assert ssim(tensor(a), tensor(other)).item() == pytest.approx(expected, abs=1e-5)
+    assert ssim(tensor(a), tensor(a)).item() == pytest.approx(1.0)
+    fake = tensor(b).requires_grad_()
+    (1 - ssim(fake, tensor(a))).backward()
+    assert fake.grad is not None and fake.grad.abs().sum() > 0
 
 
 def test_feature_matching_zero_for_identical_features():

@@ -57,6 +57,11 @@ class FaceConfig:
     ndf: int = 32
     n_layers: int = 3
     num_d: int = 1
+    # Training only (edn.training.face_stage.degraded_faces): the body's face crop moved by up
+    # to this fraction of the face box's side in x and y, and blurred by a Gaussian of sigma up
+    # to this fraction of it, before the residual generator sees it.
+    train_shift: float = 0.0
+    train_blur: float = 0.0
 
 
 @dataclass
@@ -69,6 +74,9 @@ class LossConfig:
     # stage. The face box is 1/16 of a 256-px frame and the face less, so the frame-wide L1
     # all but ignores it.
     face_l1: float = 0.0
+    # 1 - SSIM (edn.models.losses.ssim, the measure faces are scored with) of the face stage's
+    # refined crop to the real one; the face stage only.
+    ssim: float = 0.0
 
 
 @dataclass

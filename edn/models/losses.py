@@ -1,4 +1,5 @@
-"""pix2pixHD losses: LSGAN, discriminator feature matching and the VGG19 perceptual loss."""
+"""pix2pixHD losses: LSGAN, discriminator feature matching and the VGG19 perceptual loss; and
+SSIM as a loss (the face stage's structure term)."""
 from __future__ import annotations
 
 import logging
@@ -45,6 +46,24 @@ def feature_matching_loss(
         for f, r in zip(fake_scale[:-1], real_scale[:-1]):
             loss = loss + layer_weight / num_d * F.l1_loss(f.float(), r.detach().float())
     return weight * loss
+
+
+def ssim(x: torch.Tensor, y: torch.Tensor, win_size: int = 7) -> torch.Tensor:
+    """Mean SSIM of images (B, C, H, W) in [-1, 1], differentiable, over each image and
+    channel, then over the batch: scikit-image's ``structural_similarity`` with its defaults
+    (a ``win_size`` uniform window, sample covariances, K1 0.01, K2 0.03, the mean over the
+    pixels whose window lies inside the image), which edn.evaluation scores faces with.
+    Computed in fp32."""
+    # In [0, 1] (data range 1): the luminance term is not shift invariant.
+    x, y = (x.float() + 1) / 2, (y.float() + 1) / 2
+    c1, c2 = 0.01**2, 0.03**2
+    n = win_size * win_size
+    both = torch.cat([x, y, x * x, y * y, x * y], 1)
+    mx, my, xx, yy, xy = F.avg_pool2d(both, win_size, stride=1).chunk(5, 1)
+    unbiased = n / (n - 1)
+    vx, vy, cov = unbiased * (xx - mx * mx), unbiased * (yy - my * my), unbiased * (xy - mx * my)
+    s = ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+    return s.mean(dim=(1, 2, 3)).mean()
 
 
 class VGG19Features(nn.Module):

@@ -4,20 +4,24 @@ The body generator of the earlier stage is frozen. For each training pair it mak
 exactly as in training (from frame t when temporally smoothed); the residual generator then
 sees the face crops of the label map and of that output and adds a residual to the face; a
 face discriminator judges (label crop, face crop). Losses as for the body: LSGAN, feature
-matching, the optional L1 and VGG terms, on the crops. Only pairs whose frame t+1 shows a
+matching, the optional L1 and VGG terms, on the crops, and optionally 1 - SSIM. Only pairs whose frame t+1 shows a
 face in the image train this stage (``trains_on``).
 """
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from edn.core.config import Config
 from edn.core.errors import ConfigError
 from edn.core.runtime import Precision
 from edn.core.skeleton import face_box_side
-from edn.core.window import crop
+from edn.core.window import Box, crop
 from edn.models.build import build_generator, load_weights
 from edn.models.discriminator import MultiscaleDiscriminator
 from edn.models.face import (
@@ -28,8 +32,42 @@ from edn.models.face import (
     refine_faces,
 )
 from edn.models.generator import generator_input
-from edn.models.losses import VGGLoss, feature_matching_loss, lsgan_loss
+from edn.models.losses import VGGLoss, feature_matching_loss, lsgan_loss, ssim
 from edn.training.stage import FramePair, Stage, generate_pair, run_generator, split_batch
+
+
+def gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
+    """``image`` (C, H, W) blurred by a Gaussian of ``sigma`` px (separable, its kernel cut at
+    3 sigma, edges replicated); the image itself for sigma 0."""
+    if sigma <= 0:
+        return image
+    r = max(1, math.ceil(3 * sigma))
+    t = torch.arange(-r, r + 1, dtype=torch.float32)
+    k = torch.exp(-t * t / (2 * sigma * sigma))
+    k = (k / k.sum()).to(image.dtype)
+    c = image.shape[0]
+    x = F.pad(image[None], (r, r, r, r), mode="replicate")
+    x = F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)[0]
+
+
+def degraded_faces(frames: torch.Tensor, boxes: Sequence[Box], max_shift: int,
+                   max_sigma: float) -> torch.Tensor:
+    """Crops of ``frames`` (B, C, H, W) at ``boxes``, each box first moved by a random offset
+    of up to ``max_shift`` px in x and in y (kept inside the frame), each crop then blurred
+    by a Gaussian of random sigma up to ``max_sigma`` px. Drawn from torch's global RNG, which
+    a checkpoint keeps, so a resumed run draws the same."""
+    h, w = frames.shape[-2:]
+    moved = []
+    for x0, y0, x1, y1 in boxes:
+        dx, dy = torch.randint(-max_shift, max_shift + 1, (2,)).tolist() if max_shift else (0, 0)
+        dx, dy = min(max(dx, -x0), w - x1), min(max(dy, -y0), h - y1)
+        moved.append((x0 + dx, y0 + dy, x1 + dx, y1 + dy))
+    faces = crop(frames, moved)
+    if max_sigma <= 0:
+        return faces
+    sigmas = (torch.rand(len(boxes)) * max_sigma).tolist()
+    return torch.stack([gaussian_blur(f, s) for f, s in zip(faces, sigmas)])
 
 
 class FaceStage(Stage):
@@ -41,6 +79,8 @@ class FaceStage(Stage):
         also when training pairs are person windows cut out of it."""
         device = next(body.parameters()).device
         self.face_side = face_box_side(frame_size)
+        self.shift = round(cfg.face.train_shift * self.face_side)
+        self.blur = cfg.face.train_blur * self.face_side
         self.frame_size = frame_size
         self.precision = Precision(device, cfg.train.fast)
         self.temporal = cfg.generator.temporal
@@ -102,7 +142,7 @@ class FaceStage(Stage):
             else:
                 body_t1, _ = run_generator(self.generator, pair.label_t1, pair.plate)
         label, real = crop(pair.label_t1, boxes), crop(pair.real_t1, boxes)
-        body_face = crop(body_t1, boxes)
+        body_face = degraded_faces(body_t1, boxes, self.shift, self.blur)
         face = add_residual(body_face, self._residual(label, body_face))
         both = torch.cat([torch.cat([label, face], 1), torch.cat([label, real], 1)], 0)
         pred_fake, pred_real = split_batch(self.face_discriminator(both))
@@ -113,6 +153,8 @@ class FaceStage(Stage):
             terms["g_vgg"] = self.vgg(face, real)
         if self.wants("g_l1"):
             terms["g_l1"] = (face.float() - real.float()).abs().mean()
+        if self.wants("g_ssim"):
+            terms["g_ssim"] = 1 - ssim(face, real)
         terms["d_real"] = lsgan_loss(pred_real, True)
         terms["d_fake"] = lsgan_loss(pred_fake, False)
         return terms

@@ -116,7 +116,8 @@ def loss_weights(loss: LossConfig) -> dict[str, float]:
     """The weight of every loss term: generator terms start with "g_", discriminator terms
     with "d_" (pix2pixHD halves D's real and fake terms). A term of weight 0 is not computed."""
     return {"g_gan": 1.0, "g_feat": loss.feat_match, "g_vgg": loss.vgg, "g_l1": loss.l1,
-            "g_mask": loss.mask, "g_face_l1": loss.face_l1, "d_real": 0.5, "d_fake": 0.5}
+            "g_mask": loss.mask, "g_face_l1": loss.face_l1, "g_ssim": loss.ssim,
+            "d_real": 0.5, "d_fake": 0.5}
 
 
 class Stage(ABC):
