@@ -10,7 +10,8 @@ retrieval. --pix2pixhd adds the paper's first row (no temporal smoothing, body l
     python bench/ablation.py [--iters 1500] [--face-iters 750] [--pix2pixhd] [--eval-only]
 
 Prints one JSON object (the table's rows); the report is in .cache/bench/ablation/, and
-.cache/bench/ablation/faces.png is the face-crop sheet (label | body-only | full | real).
+.cache/bench/ablation/faces.png is the face-crop sheet (label | body-only labels | face and
+hand labels | + face stage | real).
 """
 from __future__ import annotations
 
@@ -37,15 +38,15 @@ PLAIN, BODY, FULL = "abl_p2p", "abl_body", "abl_full"
 
 def face_sheet(prepared: str, weights, out, count: int = 8, side: int = 128) -> None:
     """Face crops of ``count`` held-out frames spread over the test part, one row each:
-    label | body-only model | face-and-hand model | real, each ``side`` px (nearest-neighbour
-    upscaled, so the pixels are as generated)."""
+    label | body-only model | face-and-hand model without, then with its face stage | real,
+    each ``side`` px (nearest-neighbour upscaled, so the pixels are as generated)."""
     body = Renderer(weights / BODY, torch.device("cpu"), face=False)
-    full = Renderer(weights / FULL, torch.device("cpu"), face=False)
     data = TargetSet.load(prepared, body.target.size)
     test = slice(body.target.frames[1], len(data.frames))
     keypoints, real = data.keypoints[test], data.frames[test]
-    labels, full_frames = full.render(keypoints, progress=False)
-    columns = [labels, body.render(keypoints, progress=False)[1], full_frames, real]
+    labels, full_frames, refined = Renderer(weights / FULL, torch.device("cpu")).render_both(
+        keypoints, progress=False)
+    columns = [labels, body.render(keypoints, progress=False)[1], full_frames, refined, real]
     rows = []
     for i in np.linspace(0, len(real) - 1, count).round().astype(int):
         box = face_box(keypoints[i], real.shape[1:3])

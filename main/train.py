@@ -24,7 +24,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--name", required=True, help="run name: the folder weights/NAME")
     p.add_argument("--preset", choices=sorted(PRESETS),
                    help="model and schedule preset for a new run (default cpu: sized to train "
-                        "on this kind of 2-core machine within an hour, then a face stage; "
+                        "on this kind of 2-core machine within an hour, then an optional face "
+                        "stage, --stage 1; "
                         "paper: EDN's 512x256 global stage, 1024x512 local enhancer, face "
                         "stage); --resume and later stages use the run's config.json")
     p.add_argument("--config", type=Path,
