@@ -27,7 +27,7 @@ def test_lsgan_targets_are_one_for_real_and_zero_for_fake():
     assert lsgan_loss(half, True).item() == pytest.approx(0.25)
 
 
-def test_ssim_is_scikit_images_which_scores_faces_and_has_a_gradient():
+def test_ssim_is_scikit_images_and_has_a_gradient():
     rng = np.random.default_rng(0)
     a = rng.integers(0, 256, (2, 40, 36, 3)).astype(np.uint8)
     b = np.clip(a + rng.integers(-60, 60, a.shape), 0, 255).astype(np.uint8)

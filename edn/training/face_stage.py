@@ -4,8 +4,13 @@ The body generator of the earlier stage is frozen. For each training pair it mak
 exactly as in training (from frame t when temporally smoothed); the residual generator then
 sees the face crops of the label map and of that output and adds a residual to the face; a
 face discriminator judges (label crop, face crop). Losses as for the body: LSGAN, feature
-matching, the optional L1 and VGG terms, on the crops, and optionally 1 - SSIM. Only pairs whose frame t+1 shows a
-face in the image train this stage (``trains_on``).
+matching, the optional L1 and VGG terms, on the crops, and optionally 1 - SSIM. Only pairs
+whose frame t+1 shows a face in the image train this stage (``trains_on``).
+
+On its training frames the body generator's face is almost the real one; on poses it has not
+seen it is a few pixels off and blurred. ``face.train_shift`` and ``face.train_blur`` make
+the training input look like the latter (``degraded_faces``), so the residual learns to
+correct such faces instead of copying nearly perfect ones.
 """
 from __future__ import annotations
 
