@@ -11,7 +11,7 @@ from edn.core.run import TargetInfo
 from edn.core.window import crop, paste
 from edn.inference.transfer import Renderer
 from edn.models.face import build_face_generator, face_crop_box, refine_faces
-from edn.training.face_stage import FaceStage, degraded_faces, gaussian_blur
+from edn.training.face_stage import FaceStage, degraded_faces
 from tiny_training import make_trainer, tiny_config, tiny_target
 
 
@@ -108,18 +108,6 @@ def test_face_stage_ssim_term_raises_the_refined_faces_ssim(tmp_path):
     assert 0 < after < 0.85 * before <= 2
 
 
-def test_gaussian_blur_keeps_the_sum_and_spreads_a_point_as_a_gaussian():
-    point = torch.zeros(3, 11, 11)
-    point[:, 5, 5] = 1
-    assert torch.equal(gaussian_blur(point, 0.0), point)
-    blurred = gaussian_blur(point, 1.0)
-    assert blurred.sum((1, 2)).tolist() == pytest.approx([1.0] * 3)
-    # sampled, normalised 2-D Gaussian: 1 / (2 pi) at the centre, exp(-1/2) of that 1 px away
-    assert blurred[0, 5, 5].item() == pytest.approx(1 / (2 * np.pi), rel=0.01)
-    assert blurred[0, 5, 4].item() == pytest.approx(blurred[0, 5, 5].item() * np.exp(-0.5), rel=1e-4)
-    assert torch.equal(blurred[0], blurred[0].T)
-
-
 def test_degraded_faces_are_the_crops_moved_within_the_shift_and_the_frame():
     frames = torch.arange(2 * 20 * 20, dtype=torch.float32).view(2, 1, 20, 20)
     boxes = [(0, 0, 8, 8), (5, 6, 13, 14)]
@@ -134,8 +122,19 @@ def test_degraded_faces_are_the_crops_moved_within_the_shift_and_the_frame():
             offsets.add((i, x - x0, y - y0))
     assert {(dx, dy) for i, dx, dy in offsets if i == 0} == {(dx, dy) for dx in range(3) for dy in range(3)}
     assert {(dx, dy) for i, dx, dy in offsets if i == 1} == {(dx, dy) for dx in range(-2, 3) for dy in range(-2, 3)}
-    blurred = degraded_faces(frames, boxes, 0, 2.0)
-    assert not torch.equal(blurred, crop(frames, boxes))
+    point = torch.zeros(1, 1, 30, 30)
+    point[0, 0, 15, 15] = 1  # the middle of the crop at (5, 5, 25, 25)
+    peaks = []
+    for _ in range(20):
+        blurred = degraded_faces(point, [(5, 5, 25, 25)], 0, 2.0)[0, 0]
+        # spread (sigma up to 2 px, its kernel within the crop): the same sum, the peak no
+        # lower than a sigma-2 Gaussian's and still the maximum, as much 1 px left as right
+        assert blurred.sum().item() == pytest.approx(1.0, abs=1e-5)
+        assert 1 / (2 * np.pi * 4) * 0.9 < blurred[10, 10].item() <= 1
+        assert blurred.argmax().item() == 10 * 20 + 10
+        assert blurred[10, 9].item() == pytest.approx(blurred[10, 11].item(), abs=1e-6)
+        peaks.append(blurred[10, 10].item())
+    assert len(set(peaks)) > 10 and min(peaks) < 0.1  # a new sigma each time, some near 2
 
 
 @pytest.mark.parametrize("degrade", [False, True])

@@ -19,8 +19,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
+from torchvision.transforms.v2.functional import gaussian_blur
 
 from edn.core.config import Config
 from edn.core.errors import ConfigError
@@ -41,26 +41,11 @@ from edn.models.losses import VGGLoss, feature_matching_loss, lsgan_loss, ssim
 from edn.training.stage import FramePair, Stage, generate_pair, run_generator, split_batch
 
 
-def gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
-    """``image`` (C, H, W) blurred by a Gaussian of ``sigma`` px (separable, its kernel cut at
-    3 sigma, edges replicated); the image itself for sigma 0."""
-    if sigma <= 0:
-        return image
-    r = max(1, math.ceil(3 * sigma))
-    t = torch.arange(-r, r + 1, dtype=torch.float32)
-    k = torch.exp(-t * t / (2 * sigma * sigma))
-    k = (k / k.sum()).to(image.dtype)
-    c = image.shape[0]
-    x = F.pad(image[None], (r, r, r, r), mode="replicate")
-    x = F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    return F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)[0]
-
-
 def degraded_faces(frames: torch.Tensor, boxes: Sequence[Box], max_shift: int,
                    max_sigma: float) -> torch.Tensor:
     """Crops of ``frames`` (B, C, H, W) at ``boxes``, each box first moved by a random offset
     of up to ``max_shift`` px in x and in y (kept inside the frame), each crop then blurred
-    by a Gaussian of random sigma up to ``max_sigma`` px. Drawn from torch's global RNG, which
+    by a Gaussian of random sigma up to ``max_sigma`` px (kernel cut at 3 sigma). Drawn from torch's global RNG, which
     a checkpoint keeps, so a resumed run draws the same."""
     h, w = frames.shape[-2:]
     moved = []
@@ -71,8 +56,9 @@ def degraded_faces(frames: torch.Tensor, boxes: Sequence[Box], max_shift: int,
     faces = crop(frames, moved)
     if max_sigma <= 0:
         return faces
-    sigmas = (torch.rand(len(boxes)) * max_sigma).tolist()
-    return torch.stack([gaussian_blur(f, s) for f, s in zip(faces, sigmas)])
+    sigmas = (max_sigma * (1 - torch.rand(len(boxes)))).tolist()  # in (0, max_sigma]
+    return torch.stack([gaussian_blur(f, [2 * math.ceil(3 * s) + 1] * 2, [s, s])
+                        for f, s in zip(faces, sigmas)])
 
 
 class FaceStage(Stage):
