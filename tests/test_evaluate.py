@@ -57,6 +57,24 @@ def test_body_box_and_region_scores():
     assert region_scores(pred, real, [None, (0, 0, 3, 3)])["frames"] == 0
 
 
+def test_face_centre_scores_the_face_box_central_half():
+    from edn.core.skeleton import face_box
+    from edn.evaluation.metrics import all_scores
+    pose = coco18_person()
+    size = (100, 120)  # (w, h)
+    real = np.random.default_rng(1).integers(0, 256, (1, 120, 100, 3), dtype=np.uint8)
+    x0, y0, x1, y1 = face_box(pose, (120, 100))
+    c0, d0, c1, d1 = face_box(pose, (120, 100), scale=0.5)
+    assert x0 < c0 < c1 < x1 and y0 < d0 < d1 < y1
+    pred = real.copy()
+    pred[0, y0:d0, x0:x1] = 0  # hair and background wrong, the face itself right
+    scores = all_scores(pred, real, pose[None], size)
+    assert scores["face"]["ssim"] < 0.9
+    assert scores["face_centre"]["ssim"] == pytest.approx(1.0)
+    pred[0, d0:d1, c0:c1] = 255 - pred[0, d0:d1, c0:c1]
+    assert all_scores(pred, real, pose[None], size)["face_centre"]["ssim"] < 0.5
+
+
 def test_flicker_ratio():
     real = np.stack([np.full((4, 4, 3), v, np.uint8) for v in (0, 10, 20)])
     assert flicker_ratio(real, real) == pytest.approx(1.0)
@@ -108,12 +126,12 @@ def test_ablation_rows_follow_the_papers_order():
     whole = ("body", "face", "hands")
     assert ablation_label(True, False, whole) == "+face/hand labels"
     assert ablation_label(True, True, whole) == "+face/hand labels +face"
-    row = dict(zip(ABLATION_COLUMNS, (0.5, 0.4, float("nan"), 4.25, 9.25, 0.2, 1.1)))
+    row = dict(zip(ABLATION_COLUMNS, (0.5, 0.4, 0.45, float("nan"), 4.25, 9.25, 0.2, 1.1)))
     table = ablation_table({"baseline": row, "+face/hand labels": row, "+face": row,
                             "pix2pixHD": row, "+temporal smoothing (b)": row})
     names = [line.split("|")[1].strip() for line in table.splitlines()[2:]]
     assert names == ["pix2pixHD", "+temporal smoothing (b)", "+face", "+face/hand labels", "baseline"]
-    assert "| 0.500 | 0.400 | - | 4.2 | 9.2 | 0.200 | 1.100 |" in table
+    assert "| 0.500 | 0.400 | 0.450 | - | 4.2 | 9.2 | 0.200 | 1.100 |" in table
 
 
 def test_lpips_with_a_brought_alexnet_file(tmp_path):

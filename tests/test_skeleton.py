@@ -86,6 +86,7 @@ def test_face_box_centred_on_nose_and_scaled():
     assert face_box(pose, size=(512, 512)) == (192, 36, 320, 164)
     big = pose * np.array([2, 2, 1], np.float32)
     assert face_box(big, size=(1024, 1024)) == (384, 72, 640, 328)
+    assert face_box(pose, size=(512, 512), scale=0.5) == (224, 68, 288, 132)  # same centre
 
 
 def test_face_box_falls_back_to_ear_midpoint_and_clips():

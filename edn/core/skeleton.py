@@ -168,19 +168,22 @@ def face_centre(pose: np.ndarray, conf_threshold: float = CONF_THRESHOLD) -> tup
 
 
 def face_box(pose: np.ndarray, size: tuple[int, int] = (512, 512),
-             conf_threshold: float = CONF_THRESHOLD) -> tuple[int, int, int, int] | None:
+             conf_threshold: float = CONF_THRESHOLD,
+             scale: float = 1.0) -> tuple[int, int, int, int] | None:
     """Square face box (x0, y0, x1, y1), x1/y1 exclusive so ``img[y0:y1, x0:x1]`` crops it.
 
-    Side 128 px at 512 px, scaled with ``min(h, w)``; centred on the nose, or on the ears'
-    midpoint when the nose is missing; then clipped to the image (so it is smaller than
-    the full side at a border). None when neither the nose nor both ears are visible.
+    Side 128 px at 512 px, scaled with ``min(h, w)`` and by ``scale`` (0.5: the box's
+    central half, the face itself without the hair, neck and background around it);
+    centred on the nose, or on the ears' midpoint when the nose is missing; then clipped
+    to the image (so it is smaller than the full side at a border). None when neither
+    the nose nor both ears are visible.
     """
     h, w = size
     centre = face_centre(pose, conf_threshold)
     if centre is None:
         return None
     cx, cy = centre
-    side = face_box_side(size)
+    side = max(1, round(face_box_side(size) * scale))
     x0, y0 = round(cx - side / 2), round(cy - side / 2)
     return (min(max(x0, 0), w), min(max(y0, 0), h),
             min(max(x0 + side, 0), w), min(max(y0 + side, 0), h))

@@ -130,16 +130,18 @@ def flicker_ratio(generated: np.ndarray, real: np.ndarray) -> float:
 
 def all_scores(frames: np.ndarray, real: np.ndarray, keypoints: np.ndarray,
                size: tuple[int, int]) -> dict:
-    """Whole-frame, body-box, face-box and (whole-body keypoints) hand-box SSIM/PSNR and the
-    flicker ratio of ``frames`` against ``real`` (N, h, w, 3), boxes from the input
-    ``keypoints`` (N, 18 or 130, 3); the hands' boxes, both hands of every frame, are
-    ``hand_box``."""
+    """Whole-frame, body-box, face-box, face-centre (the face box's central half: the face
+    itself) and (whole-body keypoints) hand-box SSIM/PSNR and the flicker ratio of
+    ``frames`` against ``real`` (N, h, w, 3), boxes from the input ``keypoints`` (N, 18 or
+    130, 3); the hands' boxes, both hands of every frame, are ``hand_box``."""
     h, w = size[1], size[0]
     whole = image_scores(frames, real)
     scores = {
         "ssim": whole["ssim"], "psnr": whole["psnr"],
         "body": region_scores(frames, real, [body_box(k[:NUM_JOINTS], (h, w)) for k in keypoints]),
         "face": region_scores(frames, real, [face_box(k, (h, w)) for k in keypoints]),
+        "face_centre": region_scores(frames, real,
+                                     [face_box(k, (h, w), scale=0.5) for k in keypoints]),
         "flicker_ratio": flicker_ratio(frames, real),
         "ssim_per_frame": whole["ssim_per_frame"],
     }
@@ -202,8 +204,9 @@ def retrieval_verdict(name: str, scores: dict, retrieval: dict) -> str:
     return f"{name} does NOT beat nearest-skeleton retrieval ({', '.join(failed)}): {figures}"
 
 
-ABLATION_COLUMNS = ("body SSIM", "face SSIM", "hand SSIM", "pose distance (px)",
-                    "face pose distance (px)", "missed joints / frame", "flicker ratio")
+ABLATION_COLUMNS = ("body SSIM", "face SSIM", "face centre SSIM", "hand SSIM",
+                    "pose distance (px)", "face pose distance (px)", "missed joints / frame",
+                    "flicker ratio")
 _ABLATION_ORDER = ("pix2pixHD", "pix2pixHD +face", "pix2pixHD +face/hand labels",
                    "pix2pixHD +face/hand labels +face", "+temporal smoothing", "+face",
                    "+face/hand labels", "+face/hand labels +face")
@@ -235,6 +238,7 @@ def ablation_row(scores: dict) -> dict[str, float]:
     pose = scores["pose_distance"]
     face_pose = scores.get("face_pose_distance", {}).get("pixels", math.nan)
     return dict(zip(ABLATION_COLUMNS, (scores["body"]["ssim"], scores["face"]["ssim"],
+                                       scores["face_centre"]["ssim"],
                                        scores.get("hands", {}).get("ssim", math.nan),
                                        pose["pixels"], face_pose, pose["missed_per_frame"],
                                        scores["flicker_ratio"])))
