@@ -45,8 +45,8 @@ def degraded_faces(frames: torch.Tensor, boxes: Sequence[Box], max_shift: int,
                    max_sigma: float) -> torch.Tensor:
     """Crops of ``frames`` (B, C, H, W) at ``boxes``, each box first moved by a random offset
     of up to ``max_shift`` px in x and in y (kept inside the frame), each crop then blurred
-    by a Gaussian of random sigma up to ``max_sigma`` px (kernel cut at 3 sigma). Drawn from torch's global RNG, which
-    a checkpoint keeps, so a resumed run draws the same."""
+    by a Gaussian of random sigma up to ``max_sigma`` px (kernel cut at 3 sigma). Drawn from
+    torch's global RNG, which a checkpoint keeps, so a resumed run draws the same."""
     h, w = frames.shape[-2:]
     moved = []
     for x0, y0, x1, y1 in boxes:
