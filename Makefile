@@ -35,11 +35,13 @@ demo: demo-data $(RUN)/checkpoint.pt
 		--source $(DEMO)/videos/cam04.mp4 -o $(DEMO)/out/transfer --overwrite
 	$(PY) output/img2video.py $(DEMO)/out/transfer/frames -o $(DEMO)/out/transfer.mp4 \
 		--side-by-side $(DEMO)/out/transfer/source $(DEMO)/out/transfer/labels
+	$(PY) output/sheet.py $(DEMO)/out/transfer -o $(DEMO)/out/demo.jpg
 	@echo "demo: skeleton overlay  $(DEMO)/out/cam02_skeleton.mp4"
 	@echo "demo: dance transfer    $(DEMO)/out/transfer.mp4 (source | skeleton | result)"
 	@echo "demo: contact sheet     $(DEMO)/out/transfer/contact_sheet.png"
 	$(PY) main/evaluate.py --name demo --weights-dir $(DEMO)/weights --target $(RUN)/target_set \
 		-o $(DEMO)/out/heldout --overwrite --quiet
+	@echo "demo: the result        $(DEMO)/out/demo.jpg (source | skeleton | result, as docs/demo.jpg)"
 
 # three.js's VMD parser (npm mmd-parser), an independent reader for tests/test_vmd.py; where
 # npm or the registry is missing that test skips.

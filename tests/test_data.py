@@ -6,7 +6,7 @@ import numpy as np
 
 from edn.core.keypoints import scale_keypoints
 from edn.core.tensors import to_tensor, to_uint8
-from edn.core.video import assemble_video, open_frames, write_image_rgb
+from edn.core.video import assemble_video, open_frames, read_image_rgb, write_image_rgb
 from edn.preparation.target_set import background_plate, person_cover
 from edn.training.data import batch_indices, pair_order
 
@@ -101,6 +101,33 @@ def test_img2video_side_by_side(tmp_path):
     r = subprocess.run([sys.executable, "output/img2video.py", str(tmp_path / "none"), "-o",
                         str(tmp_path / "w.mp4")], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 1 and "no such folder" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_sheet_rows_of_source_skeleton_result(tmp_path):
+    # frame i of each folder is one grey level: source 10 + 5i, labels 100 + 5i, frames 200 + 5i
+    for folder, base in (("source", 10), ("labels", 100), ("frames", 200)):
+        for i in range(7):
+            write_image_rgb(tmp_path / "t" / folder / f"{i:06d}.png",
+                            np.full((16, 16, 3), base + 5 * i, np.uint8))
+    r = subprocess.run([sys.executable, "output/sheet.py", str(tmp_path / "t"), "-o",
+                        str(tmp_path / "s.png"), "--rows", "3"], cwd=ROOT, capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    sheet = read_image_rgb(tmp_path / "s.png")
+    assert sheet.shape == (48, 48, 3)
+    # rows are frames 0, 3 and 6; columns source | skeleton | result
+    for row, i in enumerate((0, 3, 6)):
+        assert [int(sheet[16 * row + 8, 16 * col + 8, 0]) for col in range(3)] == \
+            [10 + 5 * i, 100 + 5 * i, 200 + 5 * i]
+    r = subprocess.run([sys.executable, "output/sheet.py", str(tmp_path / "t"), "-o",
+                        str(tmp_path / "s.jpg"), "--quality", "60"], cwd=ROOT,
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and (tmp_path / "s.jpg").stat().st_size < 3000, r.stderr
+    (tmp_path / "t" / "labels").rename(tmp_path / "t" / "other")
+    r = subprocess.run([sys.executable, "output/sheet.py", str(tmp_path / "t"), "-o",
+                        str(tmp_path / "u.jpg")], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 1 and "labels/" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "u.jpg").exists()
 
 
 def test_assemble_uses_only_names_in_every_folder(tmp_path):

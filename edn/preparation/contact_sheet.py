@@ -6,7 +6,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edn.core.paths import frame_name
+from edn.core.errors import InputError
+from edn.core.paths import FRAMES, frame_name
 from edn.core.skeleton import draw_skeleton
 from edn.core.video import read_image_rgb
 from edn.preparation import normalize
@@ -62,6 +63,20 @@ def transfer_sheet(source: np.ndarray, labels: np.ndarray, frames: np.ndarray,
     triples = [np.hstack([source[i], labels[i], frames[i]]) for i in picks]
     triples += [np.zeros_like(triples[0])] * (-len(triples) % per_row)
     return np.vstack([np.hstack(triples[k:k + per_row]) for k in range(0, len(triples), per_row)])
+
+
+def transfer_folder_sheet(folder: Path, rows: int = 3) -> np.ndarray:
+    """Source | skeleton | result, one frame a row for ``rows`` frames spread over a transfer
+    folder (docs/formats.md: its source/, labels/ and frames/), read frame by frame. RGB."""
+    names = sorted(p.name for p in (folder / FRAMES).glob("*.png"))
+    if not names:
+        raise InputError(f"{folder} is not a transfer folder: no {FRAMES}/*.png in it")
+    missing = [d for d in ("source", "labels") if not (folder / d).is_dir()]
+    if missing:
+        raise InputError(f"{folder} is not a transfer folder: no {' or '.join(missing)}/ in it")
+    picks = np.linspace(0, len(names) - 1, min(rows, len(names))).round().astype(int)
+    return np.vstack([np.hstack([read_image_rgb(folder / d / names[i])
+                                 for d in ("source", "labels", FRAMES)]) for i in picks])
 
 
 def write_report(folder: Path, labels: np.ndarray, generated: np.ndarray, real: np.ndarray,
