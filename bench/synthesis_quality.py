@@ -9,9 +9,11 @@ own skeleton and compared with the real frame, beside nearest-skeleton retrieval
 training frames. The figures: body SSIM, pose distance (pixels and fraction of the torso)
 and missed joints per frame, for the model and for retrieval, and the evaluation's verdict.
 
-    python bench/synthesis_quality.py [--minutes 5 10 25] [--cpu-path fp32] [--preset cpu]
-                                      [--eval-only]
+    python bench/synthesis_quality.py [--minutes 5 10 25 | --iters 500 1400] [--cpu-path fp32]
+                                      [--preset cpu] [--eval-only]
 
+--iters trains fixed iteration counts instead of time budgets: on an AVX2 CPU the `cpu` preset
+runs about 1.04 s an iteration, so 500 is what 9 minutes reach there and 1,400 what 25 do.
 --cpu-path fp32 forces the fp32 path (what an AVX2-only CPU runs) on a CPU with native bf16.
 Prints one JSON object (the CPU capability string and path, and a row per budget) and writes
 .cache/bench/quality_per_minute.png: each budget's evaluation sheet (skeleton | generated |
@@ -83,8 +85,11 @@ def row(metrics: dict) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--minutes", type=float, nargs="+", default=[5, 10, 25],
-                    help="training budgets, one fresh run each (default 5 10 25)")
+    budget = ap.add_mutually_exclusive_group()
+    budget.add_argument("--minutes", type=float, nargs="+",
+                        help="training budgets, one fresh run each (default 5 10 25)")
+    budget.add_argument("--iters", type=int, nargs="+",
+                        help="iteration counts instead, one fresh run each (e.g. 500 1400)")
     ap.add_argument("--preset", default="cpu")
     ap.add_argument("--cpu-path", choices=PATHS, help=f"force the CPU path (sets {ENV_VAR})")
     ap.add_argument("--eval-only", action="store_true", help="evaluate the existing runs")
@@ -100,20 +105,23 @@ def main() -> int:
     prepared = str(prepared_eval_set())
     weights = CACHE / "weights"
     rows, sheets = {}, []
-    for minutes in args.minutes:
-        name = f"quality_{args.preset}_{plan.path}_{minutes:g}min"
+    budgets = ([("it", str(n), "--iters") for n in args.iters] if args.iters else
+               [("min", f"{m:g}", "--minutes") for m in (args.minutes or [5, 10, 25])])
+    for unit, amount, flag in budgets:
+        label = f"{amount} {unit}"
+        name = f"quality_{args.preset}_{plan.path}_{amount}{unit}"
         common = ["--name", name, "--target", prepared, "--weights-dir", str(weights), "--quiet"]
         if not args.eval_only:
             shutil.rmtree(weights / name, ignore_errors=True)
             subprocess.run([sys.executable, "main/train.py", *common, "--preset", args.preset,
-                            "--split", str(SPLIT), "--minutes", f"{minutes:g}"],
+                            "--split", str(SPLIT), flag, amount],
                            cwd=ROOT, env=env, check=True)
         report = CACHE / name
         subprocess.run([sys.executable, "main/evaluate.py", *common, "-o", str(report),
                         "--overwrite"], cwd=ROOT, env=env, check=True)
-        rows[f"{minutes:g} min"] = row(json.loads((report / "metrics.json").read_text()))
+        rows[label] = row(json.loads((report / "metrics.json").read_text()))
         sheet = cv2.imread(str(report / "report.png"))
-        cv2.putText(sheet, f"{minutes:g} min", (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7,
+        cv2.putText(sheet, label, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7,
                     (255, 255, 255), 2, cv2.LINE_AA)
         sheets.append(sheet)
     path = CACHE / "quality_per_minute.png"
