@@ -55,13 +55,14 @@ COMMANDS = {  # command -> arguments around the input (INPUT) and an output (OUT
     "evaluate": ["main/evaluate.py", "--name", "r", "--weights-dir", "WEIGHTS", "--target", "INPUT", "-o", "OUT"],
     "img2video": ["output/img2video.py", "INPUT", "-o", "OUT/v.mp4"],
     "to_vmd": ["main/to_vmd.py", "INPUT", "-o", "OUT/d.vmd"],
+    "sheet": ["output/sheet.py", "INPUT", "-o", "OUT/s.jpg"],
 }
 
 
 def _args(name: str, tmp_path: Path, source: Path) -> list[str]:
     return [str(source) if a == "INPUT" else str(tmp_path / "out") if a == "OUT" else
-            str(tmp_path / "out" / "v.mp4") if a == "OUT/v.mp4" else str(tmp_path / "out" / "d.vmd")
-            if a == "OUT/d.vmd" else str(tmp_path / "w") if a == "WEIGHTS" else a for a in COMMANDS[name]]
+            str(tmp_path / "out" / a[4:]) if a.startswith("OUT/") else
+            str(tmp_path / "w") if a == "WEIGHTS" else a for a in COMMANDS[name]]
 
 
 @pytest.fixture(scope="module")
