@@ -198,9 +198,12 @@ def test_training_steps_reduce_l1_on_one_sample(fast, path, monkeypatch):
     target = torch.linspace(-0.8, 0.8, 32).expand(1, 3, 32, 32).contiguous()
     label = torch.randn(1, 3, 32, 32)
     pair = FramePair(label, label, target, target)
-    l1 = [step.step(pair)["g_l1"].item() / 100 for _ in range(20)]
-    assert l1[-1] < 0.5 * l1[0]
-    assert l1[-1] < 0.3
+    l1 = [step.step(pair)["g_l1"].item() / 100 for _ in range(30)]
+    # The GAN terms make single steps jump (0.18 -> 0.25 -> 0.18 on the fp32 path of one
+    # Xeon): judge the last five together.
+    end = sum(l1[-5:]) / 5
+    assert end < 0.5 * l1[0]
+    assert end < 0.3
 
 
 def _nose_at(x: float, y: float) -> np.ndarray:
