@@ -51,7 +51,8 @@ $(NPM_PARSER):
 	@command -v npm >/dev/null 2>&1 && npm install --silent --no-audit --no-fund --prefix .cache/npm \
 		mmd-parser@1.0.4 >/dev/null 2>&1 || echo "npm mmd-parser not installed: its VMD check will be skipped"
 
-test: setup $(NPM_PARSER)
+# demo-data: the quality gate (tests/test_quality_gate.py) trains on the demo's cam03.
+test: setup demo-data $(NPM_PARSER)
 	$(PY) -m pytest -q
 
 bench: setup

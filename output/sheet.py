@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 
 from edn.core.cli import add_common_flags, run_command
-from edn.core.errors import UserError
+from edn.core.errors import InputError, UserError
 from edn.core.io import atomic_write
 from edn.preparation.contact_sheet import transfer_folder_sheet
 
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out.suffix.lower() not in (".jpg", ".jpeg", ".png"):
         raise UserError(f"{args.out}: the picture is written as .jpg or .png")
     if not args.transfer.is_dir():
-        raise UserError(f"{args.transfer}: no such folder")
+        raise InputError(f"no such folder: {args.transfer}")
     sheet = cv2.cvtColor(transfer_folder_sheet(args.transfer, args.rows), cv2.COLOR_RGB2BGR)
 
     def write(tmp: str) -> None:

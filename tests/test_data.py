@@ -119,10 +119,22 @@ def test_sheet_rows_of_source_skeleton_result(tmp_path):
     for row, i in enumerate((0, 3, 6)):
         assert [int(sheet[16 * row + 8, 16 * col + 8, 0]) for col in range(3)] == \
             [10 + 5 * i, 100 + 5 * i, 200 + 5 * i]
+    # --quality is the JPEG's: on noise, 10 gives a much smaller file than 100
+    noise = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    for i in range(7):
+        write_image_rgb(tmp_path / "t" / "frames" / f"{i:06d}.png", noise)
+    sizes = {}
+    for quality in (10, 100):
+        out = tmp_path / f"q{quality}.jpg"
+        r = subprocess.run([sys.executable, "output/sheet.py", str(tmp_path / "t"), "-o", str(out),
+                            "--quality", str(quality)], cwd=ROOT, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        sizes[quality] = out.stat().st_size
+    assert sizes[10] < 0.6 * sizes[100], sizes
+    write_image_rgb(tmp_path / "t" / "frames" / "000003.png", np.zeros((8, 16, 3), np.uint8))
     r = subprocess.run([sys.executable, "output/sheet.py", str(tmp_path / "t"), "-o",
-                        str(tmp_path / "s.jpg"), "--quality", "60"], cwd=ROOT,
-                       capture_output=True, text=True)
-    assert r.returncode == 0 and (tmp_path / "s.jpg").stat().st_size < 3000, r.stderr
+                        str(tmp_path / "v.jpg")], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 1 and "differ in size" in r.stderr and "Traceback" not in r.stderr
     (tmp_path / "t" / "labels").rename(tmp_path / "t" / "other")
     r = subprocess.run([sys.executable, "output/sheet.py", str(tmp_path / "t"), "-o",
                         str(tmp_path / "u.jpg")], cwd=ROOT, capture_output=True, text=True)
