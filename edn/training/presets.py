@@ -52,14 +52,20 @@ def cpu() -> Config:
     forced, held-out frames 80-99, seeds 0/1/2; tests/test_quality_gate.py): pose distance
     0.068/0.074/0.073 of the torso against 0.082/0.252/0.095 with three, whose legs merged
     into one and whose frames the detector lost (seed 1: 29 % of the joints missed); body
-    SSIM 0.751/0.764/0.769 against 0.766/0.769/0.765; 15-25 % less time per iteration.
+    SSIM 0.751/0.764/0.769 against 0.766/0.769/0.765; about 25 % less time per iteration
+    (500 iterations in 180-193 s against 257-279 s, forced fp32 on an AVX512 Xeon).
 
     The generator draws only the person: composited over the background plate (the plate
     alone scores SSIM 0.61 on taiji's held-out frames), on a window that follows the person
-    (edn.core.window; on the demo's beam man 168x256 of the 256x256 frame, 1.4x faster per step).
-    ngf 16 runs 2.5x the iterations in the same time but, on taiji after 10 minutes of the
-    fp32 path, reached body SSIM 0.558 and pose distance 13.4 px against ngf 32's 0.573 and
-    11.4 px (retrieval: 0.483, 13.1 px)."""
+    (edn.core.window; on the demo's beam man 172x256 of the 256x256 frame; with three
+    downsamplings 168x256 was 1.4x faster per step than the whole frame).
+    With three downsamplings, ngf 16 ran 2.5x the iterations in the same time but, on taiji
+    after 10 minutes of the fp32 path, reached body SSIM 0.558 and pose distance 13.4 px
+    against ngf 32's 0.573 and 11.4 px (retrieval: 0.483, 13.1 px).
+
+    The blocks' 128 channels are under the fp32 path's training Winograd threshold (256,
+    edn.core.runtime), so they run as plain convolutions; the time per iteration above is
+    with that."""
     return Config(
         name="cpu",
         generator=GeneratorConfig(ngf=32, n_downsampling=2, n_blocks=6, n_blocks_local=3,
