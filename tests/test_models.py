@@ -199,8 +199,8 @@ def test_training_steps_reduce_l1_on_one_sample(fast, path, monkeypatch):
     label = torch.randn(1, 3, 32, 32)
     pair = FramePair(label, label, target, target)
     l1 = [step.step(pair)["g_l1"].item() / 100 for _ in range(30)]
-    # The GAN terms make single steps jump (0.18 -> 0.25 -> 0.18 on the fp32 path of one
-    # Xeon): judge the last five together.
+    # The GAN terms make single steps jump (0.18 -> 0.25 -> 0.18 on the fp32 path of an
+    # AMD EPYC): judge the last five together.
     end = sum(l1[-5:]) / 5
     assert end < 0.5 * l1[0]
     assert end < 0.3

@@ -53,7 +53,7 @@ def cpu() -> Config:
     0.068/0.074/0.073 of the torso against 0.082/0.252/0.095 with three, whose legs merged
     into one and whose frames the detector lost (seed 1: 29 % of the joints missed); body
     SSIM 0.751/0.764/0.769 against 0.766/0.769/0.765; about 25 % less time per iteration
-    (500 iterations in 180-193 s against 257-279 s, forced fp32 on an AVX512 Xeon).
+    (500 iterations in 180-193 s against 257-279 s, forced fp32 on an AVX512 AMD EPYC).
 
     The generator draws only the person: composited over the background plate (the plate
     alone scores SSIM 0.61 on taiji's held-out frames), on a window that follows the person
