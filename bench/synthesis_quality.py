@@ -12,8 +12,9 @@ and missed joints per frame, for the model and for retrieval, and the evaluation
     python bench/synthesis_quality.py [--minutes 5 10 25 | --iters 500 1400] [--cpu-path fp32]
                                       [--preset cpu] [--eval-only]
 
---iters trains fixed iteration counts instead of time budgets: on an AVX2 CPU the `cpu` preset
-runs about 1.04 s an iteration, so 500 is what 9 minutes reach there and 1,400 what 25 do.
+--iters trains fixed iteration counts instead of time budgets: an AVX2 CPU ran the `cpu` preset
+at about 1.04 s an iteration before its change to two downsamplings (about 25 % less since), so
+500 is about what 9 minutes reach there and 1,400 what 25 do.
 --cpu-path fp32 forces the fp32 path (what an AVX2-only CPU runs) on a CPU with native bf16.
 Prints one JSON object (the CPU capability string and path, and a row per budget) and writes
 .cache/bench/quality_per_minute.png: each budget's evaluation sheet (skeleton | generated |

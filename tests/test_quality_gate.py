@@ -8,8 +8,9 @@ many, the way the demo does (main/train.py on the video, then main/evaluate.py),
 the evaluation's verdict with the issue's margins (body SSIM 0.05 over retrieval, pose distance
 0.08 of the torso against the verdict's 0.10) and, for the missed joints, one set from the
 spread over seeds 0, 1 and 2 (another CPU's arithmetic is another draw of the same kind).
-Measured for the preset as it is (AVX512 CPU, fp32 path forced): body SSIM 0.751 / 0.764 / 0.769 against retrieval's 0.692; pose distance
-0.068 / 0.074 / 0.073 of the torso; missed joints 4.7 / 5.3 / 5.8 %. Of the missed joints,
+Measured for the preset as it is (AVX512 CPU, fp32 path forced): body SSIM 0.751 / 0.764 /
+0.769 against retrieval's 0.692; pose distance 0.068 / 0.074 / 0.073 of the torso; missed
+joints 4.7 / 5.3 / 5.8 %. Of the missed joints,
 4.4-5.3 points are one joint, the right wrist, which is behind the man's body in all 20
 held-out frames: MediaPipe misses it on 6 of the 20 real frames too (1.7 % of all joints), so
 the missed-joints limit is the verdict's 10 % less twice the seeds' spread, not 5 %; one frame
@@ -38,14 +39,14 @@ VIDEO = next((v for v in VIDEOS if v.is_file()), None)
 ITERATIONS = 500  # what the demo's 9 minutes reach on an AVX2 CPU
 SPLIT = 0.8  # the demo's: trained on frames 0-79, judged on 80-99
 BODY_SSIM_MARGIN = 0.05  # body SSIM at least retrieval's + this
-POSE_LIMIT = 0.08  # pose distance at most this fraction of the torso (the verdict's 0.10 less noise)
+POSE_LIMIT = 0.08  # pose distance at most this share of the torso (the verdict's 0.10 less noise)
 MISSED_LIMIT = 0.08  # at most this fraction of the input's joints missed on the generated frames
 
 
 @pytest.fixture(scope="module")
 def gate_metrics(tmp_path_factory) -> dict:
     if VIDEO is None:
-        pytest.skip("the demo video (../shared/data or .cache/demo/videos/cam03.mp4) is not present")
+        pytest.skip("no demo video (../shared/data, or .cache/demo/videos/cam03.mp4)")
     weights = tmp_path_factory.mktemp("gate") / "weights"
     env = {**os.environ, "EDN_CPU_PATH": "fp32"}
     common = ["--name", "gate", "--weights-dir", str(weights), "--quiet"]

@@ -75,12 +75,13 @@ def transfer_folder_sheet(folder: Path, rows: int = 3) -> np.ndarray:
     if missing:
         raise InputError(f"{folder} is not a transfer folder: no {' or '.join(missing)}/ in it")
     picks = np.linspace(0, len(names) - 1, min(rows, len(names))).round().astype(int)
-    tiles = [[read_image_rgb(folder / d / names[i]) for d in ("source", "labels", FRAMES)]
-             for i in picks]
-    if len({tile.shape for row in tiles for tile in row}) > 1:
+    images = [[read_image_rgb(folder / d / names[i]) for i in picks]
+              for d in ("source", "labels", FRAMES)]
+    if len({image.shape for column in images for image in column}) > 1:
         raise InputError(f"{folder}: its source, labels and frames images differ in size; a "
                          "transfer folder's are all the model's size")
-    return np.vstack([np.hstack(row) for row in tiles])
+    source, labels, frames = (np.stack(column) for column in images)
+    return transfer_sheet(source, labels, frames, tiles=len(picks), per_row=1)
 
 
 def write_report(folder: Path, labels: np.ndarray, generated: np.ndarray, real: np.ndarray,
