@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from edn.core.keypoints import PARTS
-from edn.core.skeleton import face_box
+from edn.core.face_box import face_box
 from edn.core.video import write_image_rgb
 from edn.inference.transfer import Renderer
 from edn.preparation.target_set import TargetSet
@@ -41,19 +41,19 @@ def face_sheet(prepared: str, weights, out, count: int = 8, side: int = 128) -> 
     label | body-only model | face-and-hand model without, then with its face stage | real,
     each ``side`` px (nearest-neighbour upscaled, so the pixels are as generated)."""
     body = Renderer(weights / BODY, torch.device("cpu"), face=False)
+    full = Renderer(weights / FULL, torch.device("cpu"))
     data = TargetSet.load(prepared, body.target.size)
-    test = slice(body.target.frames[1], len(data.frames))
-    keypoints, real = data.keypoints[test], data.frames[test]
-    labels, full_frames, refined = Renderer(weights / FULL, torch.device("cpu")).render_both(
-        keypoints, progress=False)
-    columns = [labels, body.render(keypoints, progress=False)[1], full_frames, refined, real]
+    first = body.target.frames[1]
+    keypoints = data.keypoints[first:]
+    picks = set(np.linspace(0, len(keypoints) - 1, count).round().astype(int).tolist())
     rows = []
-    for i in np.linspace(0, len(real) - 1, count).round().astype(int):
-        box = face_box(keypoints[i], real.shape[1:3])
-        if box is None:
+    for i, (b, f) in enumerate(zip(body.stream(keypoints), full.stream(keypoints))):
+        box = face_box(keypoints[i], (data.size[1], data.size[0]))
+        if i not in picks or box is None:
             continue
         x0, y0, x1, y1 = box
-        rows.append(np.concatenate([cv2.resize(c[i, y0:y1, x0:x1], (side, side),
+        columns = [f.label, b.body, f.body, f.refined, data.frames([first + i])[0]]
+        rows.append(np.concatenate([cv2.resize(c[y0:y1, x0:x1], (side, side),
                                                interpolation=cv2.INTER_NEAREST)
                                     for c in columns], 1))
     write_image_rgb(out, np.concatenate(rows, 0))

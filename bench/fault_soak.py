@@ -22,11 +22,10 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-from tiny_training import tiny_config, write_prepared  # noqa: E402  (the test suite's tiny target)
-
+sys.path.insert(0, str(ROOT))
 from edn.core.paths import CHECKPOINT  # noqa: E402
 from edn.core.run import load_checkpoint  # noqa: E402
+from tests.helpers.tiny_training import tiny_config, write_prepared  # noqa: E402  (tiny target)
 
 ENV = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", EDN_CPU_PATH="fp32")
 

@@ -21,7 +21,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from edn.core.keypoints import J, read_sequence  # noqa: E402
+from edn.core.keypoints import J  # noqa: E402
+from edn.core.openpose_json import read_sequence  # noqa: E402
 from edn.preparation.normalize import frame_measures  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"

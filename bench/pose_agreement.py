@@ -22,7 +22,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from edn.core.keypoints import read_sequence  # noqa: E402
+from edn.core.openpose_json import read_sequence  # noqa: E402
 from edn.core.video import open_frames  # noqa: E402
 from edn.evaluation.pose_metrics import pck  # noqa: E402
 from pose_detector.extract import extract_track, make_detector  # noqa: E402

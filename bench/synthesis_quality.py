@@ -33,7 +33,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edn.core.keypoints import read_sequence
+from edn.core.openpose_json import read_sequence
 from edn.core.runtime import ENV_VAR, PATHS, cpu_plan
 from edn.preparation.prepare import PreparedMeta, keypoints_to_original, motion_box, prepare_video
 from pose_detector.extract import make_detector

@@ -163,7 +163,7 @@ def plain_step(
     pred_real = d(real)
     pred_fake = d(fake)
     loss_d = 0.5 * (lsgan_loss(pred_fake_detached, False) + lsgan_loss(pred_real, True))
-    loss_g = lsgan_loss(pred_fake, True) + feature_matching_loss(pred_fake, pred_real, feat_weight)
+    loss_g = lsgan_loss(pred_fake, True) + feat_weight * feature_matching_loss(pred_fake, pred_real)
     opt_g.zero_grad()
     loss_g.backward()
     opt_g.step()

@@ -21,7 +21,7 @@ import numpy as np
 from edn.core.cli import add_common_flags, run_command
 from edn.core.errors import InputError, OutputExistsError
 from edn.core.io import staged_dir
-from edn.core.keypoints import read_sequence, write_sequence
+from edn.core.openpose_json import read_sequence, write_sequence
 from edn.core.paths import FRAMES, KEYPOINTS, META
 from edn.preparation import normalize
 from edn.preparation.contact_sheet import normalization_sheet

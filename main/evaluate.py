@@ -8,8 +8,7 @@ from pathlib import Path
 
 from edn.core.cli import add_common_flags, run_command
 from edn.core.paths import WEIGHTS_HELP, weights_dir
-from edn.core.runtime import pick_device
-from edn.evaluation.reenactment import evaluate_runs
+from edn.evaluation.reenactment import EvaluationOptions, evaluate_runs
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -55,9 +54,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     weights = weights_dir(args.weights_dir)
-    result = evaluate_runs({name: weights / name for name in args.name}, args.target, args.out,
-                           pick_device(args.device), weights, args.split, args.ablate,
-                           args.overwrite, progress=not args.quiet)
+    result = evaluate_runs(EvaluationOptions(
+        runs={name: weights / name for name in args.name}, target=args.target, out=args.out,
+        weights=weights, device=args.device, split=args.split, ablate=args.ablate,
+        overwrite=args.overwrite, progress=not args.quiet))
     for name, m in result.metrics.items():
         print(f"{name:28s} SSIM {m['ssim']:.4f}  PSNR {m['psnr']:.2f}  body SSIM "
               f"{m['body']['ssim']:.4f}  face SSIM {m['face']['ssim']:.4f}  pose "

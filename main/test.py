@@ -9,10 +9,8 @@ from edn.core.cli import add_common_flags, run_command
 from edn.core.errors import OutputExistsError
 from edn.core.io import check_outside
 from edn.core.paths import WEIGHTS_HELP, weights_dir
-from edn.core.runtime import pick_device
 from edn.core.video import TRUNCATED_HELP
-from edn.inference.dance import transfer_dance
-from edn.inference.transfer import Renderer
+from edn.inference.dance import SOURCE_SET, TransferOptions, transfer_dance
 from edn.preparation.normalize import FIT_HELP, FITS
 from edn.vmd.export import export_vmd
 
@@ -63,17 +61,16 @@ def run(args: argparse.Namespace) -> int:
         raise OutputExistsError(f"{args.vmd} exists (use --overwrite to replace it)")
     check_outside(args.out, args.source)
     weights = weights_dir(args.weights_dir)
-    renderer = Renderer(weights / args.name, pick_device(args.device), fast=not args.fp32,
-                        face=not args.no_face)
-    n = transfer_dance(renderer, args.name, args.source, args.out, args.normalize, args.frames,
-                       args.overwrite, progress=not args.quiet, weights=weights,
-                       allow_truncated=args.allow_truncated)
+    n = transfer_dance(TransferOptions(
+        name=args.name, source=args.source, out=args.out, weights=weights, fit=args.normalize,
+        frames=args.frames, device=args.device, fast=not args.fp32, face=not args.no_face,
+        overwrite=args.overwrite, allow_truncated=args.allow_truncated, progress=not args.quiet))
     print(f"{n} frames -> {args.out}/frames (assemble: python output/img2video.py "
           f"{args.out}/frames -o result.mp4 --side-by-side {args.out}/source {args.out}/labels)",
           file=sys.stderr)
     if args.vmd is not None:
         # the source's skeletons as the transfer prepared them (a video's set is kept in OUT)
-        source = args.source if args.source.is_dir() else args.out / "source_set"
+        source = args.source if args.source.is_dir() else args.out / SOURCE_SET
         report = export_vmd(source, args.vmd, args.vmd_model, weights=weights, progress=not args.quiet)
         print(f"{report.summary()} -> {args.vmd}", file=sys.stderr)
     return 0

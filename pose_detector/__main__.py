@@ -9,7 +9,8 @@ import time
 from edn.core.cli import add_common_flags, run_command
 from edn.core.errors import UserError
 from edn.core.io import check_outside, staged_dir
-from edn.core.keypoints import check_parts, write_sequence
+from edn.core.keypoints import check_parts
+from edn.core.openpose_json import write_sequence
 from edn.core.skeleton import draw_skeleton
 from edn.core.video import Mp4Writer, open_frames
 from pose_detector.cli import PARTS_NOTE, add_detector_flags, detector_from_args
@@ -69,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
     track = extract_track(frames, detector, smooth=not args.no_smooth,
                           progress=not args.quiet, workers=args.workers)
     with staged_dir(args.write_json, overwrite=True) as tmp:
-        write_sequence(tmp, track.keypoints, frames.stem, parts)
+        write_sequence(tmp, track.keypoints, frames.stem, parts,
+                       names=None if frames.images is None else [p.stem for p in frames.images])
     seconds = time.perf_counter() - start
     n = len(track.keypoints)
     print(f"{n} frames ({track.found.sum()} with a person, {track.side_swapped.sum()} "

@@ -2,26 +2,41 @@ import math
 
 import numpy as np
 import pytest
-from test_keypoints import coco18_person
 
 from edn.core.errors import CheckpointError, UserError
 from edn.core.window import body_box
 from edn.evaluation.metrics import (
-    flicker_ratio,
-    image_scores,
+    Flicker,
+    FrameScores,
     nearest_skeleton,
     pose_distance,
     psnr,
     region_scores,
     ssim,
 )
+from tests.test_keypoints import coco18_person
+
+
+class NobodyFound:
+    """A detector that finds no one."""
+
+    def detect(self, image: np.ndarray) -> list:
+        return []
+
+
+def frame_scores(preds, reals, poses, size: tuple[int, int]) -> dict:
+    """``FrameScores`` of a few frames, nobody detected on them."""
+    scores = FrameScores(size, NobodyFound())
+    for p, r, k in zip(preds, reals, poses):
+        scores.add(p, r, k)
+    return scores.result()
 
 
 def test_identical_images_score_ssim_1_and_infinite_psnr():
     img = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
     assert ssim(img, img) == pytest.approx(1.0)
     assert psnr(img, img) == math.inf
-    scores = image_scores(img[None], img[None])
+    scores = frame_scores([img], [img], [coco18_person()], (32, 32))
     assert scores["ssim"] == pytest.approx(1.0) and scores["psnr"] == math.inf
 
 
@@ -58,8 +73,7 @@ def test_body_box_and_region_scores():
 
 
 def test_face_centre_scores_the_face_box_central_half():
-    from edn.core.skeleton import face_box
-    from edn.evaluation.metrics import all_scores
+    from edn.core.face_box import face_box
     pose = coco18_person()
     size = (100, 120)  # (w, h)
     real = np.random.default_rng(1).integers(0, 256, (1, 120, 100, 3), dtype=np.uint8)
@@ -68,11 +82,18 @@ def test_face_centre_scores_the_face_box_central_half():
     assert x0 < c0 < c1 < x1 and y0 < d0 < d1 < y1
     pred = real.copy()
     pred[0, y0:d0, x0:x1] = 0  # hair and background wrong, the face itself right
-    scores = all_scores(pred, real, pose[None], size)
+    scores = frame_scores(pred, real, pose[None], size)
     assert scores["face"]["ssim"] < 0.9
     assert scores["face_centre"]["ssim"] == pytest.approx(1.0)
     pred[0, d0:d1, c0:c1] = 255 - pred[0, d0:d1, c0:c1]
-    assert all_scores(pred, real, pose[None], size)["face_centre"]["ssim"] < 0.5
+    assert frame_scores(pred, real, pose[None], size)["face_centre"]["ssim"] < 0.5
+
+
+def flicker_ratio(generated: np.ndarray, real: np.ndarray) -> float:
+    flicker = Flicker()
+    for g, r in zip(generated, real):
+        flicker.add(g, r)
+    return flicker.ratio
 
 
 def test_flicker_ratio():
@@ -82,6 +103,32 @@ def test_flicker_ratio():
     assert flicker_ratio(still, real) == 0.0
     jumpy = np.stack([np.full((4, 4, 3), v, np.uint8) for v in (0, 20, 0)])
     assert flicker_ratio(jumpy, real) == pytest.approx(2.0)
+    assert flicker_ratio(real, still) == math.inf
+
+
+def test_frame_scores_pose_distance_and_hands():
+    """The detector's skeleton on each frame is scored against the input's; whole-body
+    input adds the hands' boxes, both hands of every frame."""
+    from edn.core.keypoints import WHOLE_JOINTS, whole_body
+
+    pose = whole_body(coco18_person())
+    pose[WHOLE_JOINTS - 42:, :2] = pose[4, :2] + np.random.default_rng(0).uniform(-8, 8, (42, 2))
+    pose[WHOLE_JOINTS - 42:, 2] = 1
+
+    class Shifted:
+        def detect(self, image):
+            from pose_detector.base import PersonPose
+            found = pose.copy()
+            found[:, 0] += 3
+            return [PersonPose(found)]
+
+    img = np.random.default_rng(1).integers(0, 256, (200, 200, 3), dtype=np.uint8)
+    scores = FrameScores((200, 200), Shifted())
+    for _ in range(2):
+        scores.add(img, img, pose)
+    result = scores.result()
+    assert result["pose_distance"]["pixels"] == pytest.approx(3.0)
+    assert result["hands"]["frames"] == 4 and result["hands"]["ssim"] == pytest.approx(1.0)
 
 
 def test_nearest_skeleton_retrieval():

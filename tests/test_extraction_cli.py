@@ -5,13 +5,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
-from edn.core.keypoints import J, read_sequence
-from tiny_training import noise_video
+from edn.core.keypoints import J
+from edn.core.openpose_json import list_json_files, read_sequence
+from edn.core.video import Mp4Writer, open_frames
 from edn.evaluation.pose_metrics import pck
 from edn.preparation.prepare import PreparedMeta, keypoints_to_original
+from tests.helpers.tiny_training import noise_video
+from tests.test_tracking import RectangleDetector, frame_with
 
 ROOT = Path(__file__).resolve().parents[1]
 TRIAL = (ROOT.parent / "shared/data/pose2sim/Pose2Sim/S00_Demo_BatchSession/"
@@ -54,6 +58,32 @@ def test_video_without_a_person(tmp_path):
     assert_clean_error(r, "no person found in any of the 6 frames")
     assert not (tmp_path / "set").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["noise.mp4"]  # no scratch left behind
+
+
+def test_json_files_are_named_like_openposes(tmp_path, monkeypatch):
+    """A video's frames as <video stem>_<12-digit frame>_keypoints.json, a folder of images as
+    <image stem>_keypoints.json, each file holding its own image's person."""
+    from pose_detector import __main__ as cli
+
+    monkeypatch.setattr(cli, "detector_from_args", lambda args, parts: RectangleDetector())
+    frames = [frame_with((100 + 20 * i, 100, 160 + 20 * i, 300)) for i in range(4)]
+    video, images = tmp_path / "walk.mp4", tmp_path / "images"
+    with Mp4Writer(video, fps=10) as w:
+        for frame in frames:
+            w.write(frame)
+    images.mkdir()
+    for stem, frame in zip(["img_2", "img_10", "a-1", "a"], frames):
+        cv2.imwrite(str(images / f"{stem}.png"), frame)
+    for source, out in ((video, "v"), (images, "i")):
+        assert cli.main([str(source), "--write-json", str(tmp_path / out), "--quiet",
+                         "--no-smooth"]) == 0
+    assert [p.name for p in list_json_files(tmp_path / "v")] == [
+        f"walk_{i:012d}_keypoints.json" for i in range(4)]
+    assert [p.stem for p in open_frames(images).images] == ["a", "a-1", "img_10", "img_2"]
+    assert [p.name for p in list_json_files(tmp_path / "i")] == [
+        "a_keypoints.json", "a-1_keypoints.json", "img_10_keypoints.json", "img_2_keypoints.json"]
+    necks = read_sequence(tmp_path / "i")[:, J["neck"], 0]  # the boxes' centres: 130 + 20 i
+    np.testing.assert_allclose(necks, [190, 170, 150, 130], atol=1.5)
 
 
 def test_refuses_to_overwrite_a_folder_with_other_files(tmp_path):

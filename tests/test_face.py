@@ -7,12 +7,13 @@ import torch
 
 from edn.core.config import FaceConfig
 from edn.core.errors import ConfigError
+from edn.core.face_box import face_crop_box
 from edn.core.run import TargetInfo
 from edn.core.window import crop, paste
 from edn.inference.transfer import Renderer
-from edn.models.face import build_face_generator, face_crop_box, refine_faces
+from edn.models.face import build_face_generator, refine_faces
 from edn.training.face_stage import FaceStage, degraded_faces
-from tiny_training import make_trainer, tiny_config, tiny_target
+from tests.helpers.tiny_training import make_trainer, tiny_config, tiny_target
 
 
 def face_stage(run_dir, cfg, body_steps: int = 1):
@@ -194,8 +195,9 @@ def test_renderer_refines_faces_but_feeds_the_body_output_forward(tmp_path):
     target = tiny_target()
     TargetInfo("tiny", (0, 8), (32, 32), (32, 32), 12.0, {}).save(tmp_path / "r")
     keypoints = target.keypoints
-    labels, plain, refined = Renderer(tmp_path / "r", torch.device("cpu")).render_both(keypoints, False)
-    _, without = Renderer(tmp_path / "r", torch.device("cpu"), face=False).render(keypoints, False)
+    labels, plain, refined = Renderer(tmp_path / "r", torch.device("cpu")).render_both(keypoints)
+    _, without, none = Renderer(tmp_path / "r", torch.device("cpu"), face=False).render_both(keypoints)
+    assert none is None
     assert np.array_equal(plain, without)  # the next frame never saw a refined face
     assert np.any(refined != plain)
     for i, kp in enumerate(keypoints):

@@ -19,11 +19,11 @@ import pytest
 import torch
 
 from edn.core.errors import CheckpointError, OutputError, RunError
-from edn.core.keypoints import read_sequence, write_sequence
+from edn.core.openpose_json import read_sequence, write_sequence
 from edn.core.paths import CHECKPOINT, LOCK
 from edn.core.run import load_checkpoint, run_lock
 from edn.core.video import Mp4Writer
-from tiny_training import make_trainer, noise_video, tiny_config, write_prepared
+from tests.helpers.tiny_training import make_trainer, noise_video, tiny_config, write_prepared
 
 ROOT = Path(__file__).resolve().parents[1]
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()

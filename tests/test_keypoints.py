@@ -4,18 +4,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edn.core.keypoints import (
-    COCO18_NAMES,
-    FLIP_INDEX,
-    J,
-    flip_left_right,
+from edn.core.errors import InputError
+from edn.core.keypoints import COCO18_NAMES, FLIP_INDEX, J, flip_left_right, to_coco18, torso_size
+from edn.core.openpose_json import (
     json_name,
     list_json_files,
     main_person,
     read_openpose_json,
     read_sequence,
-    to_coco18,
-    torso_size,
     write_openpose_json,
     write_sequence,
 )
@@ -89,6 +85,25 @@ def test_json_round_trip_and_openpose_naming(tmp_path):
     assert doc["version"] == 1.3 and len(doc["people"][0]["pose_keypoints_2d"]) == 54
     assert json.loads((tmp_path / names[1]).read_text())["people"] == []
     np.testing.assert_allclose(read_sequence(tmp_path), poses, atol=1e-3)
+
+
+def test_image_folder_files_are_named_by_the_images_and_read_in_their_order(tmp_path):
+    stems = ["a", "a-1", "img_10", "img_2", "left"]  # an image folder's order (open_frames)
+    poses = np.stack([coco18_person(dx=i) for i in range(len(stems))])
+    paths = write_sequence(tmp_path, poses, "folder", names=stems)
+    assert [p.name for p in paths] == [json_name(s) for s in stems] == [
+        "a_keypoints.json", "a-1_keypoints.json", "img_10_keypoints.json", "img_2_keypoints.json",
+        "left_keypoints.json"]
+    assert list_json_files(tmp_path) == paths
+    np.testing.assert_allclose(read_sequence(tmp_path), poses, atol=1e-3)
+    with pytest.raises(InputError, match="two images are named 'a'"):
+        write_sequence(tmp_path / "twice", poses[:2], "folder", names=["a", "a"])
+
+
+def test_video_names_of_any_age_read_in_frame_order(tmp_path):
+    for i in reversed(range(12)):  # frames 10 and 11 sort after 9, whatever the file order
+        write_openpose_json(tmp_path / json_name("clip", i), [coco18_person(dx=i)])
+    np.testing.assert_allclose(read_sequence(tmp_path)[:, J["nose"], 0], 50 + np.arange(12))
 
 
 def test_files_sorted_by_frame_number_not_text(tmp_path):

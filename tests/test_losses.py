@@ -56,10 +56,10 @@ def test_feature_matching_hand_computed():
     # layer weighs 4 / (n_layers + 1) = 2; scores are ignored.
     fake = [scale(torch.zeros(1, 2, 4, 4), torch.zeros(1, 2, 2, 2), torch.zeros(1, 1, 2, 2))]
     real = [scale(torch.ones(1, 2, 4, 4), torch.full((1, 2, 2, 2), 3.0), torch.full((1, 1, 2, 2), 9.0))]
-    # weight 10 * (2 * |0 - 1| + 2 * |0 - 3|) = 80
-    assert feature_matching_loss(fake, real, weight=10.0).item() == pytest.approx(80.0)
+    # 2 * |0 - 1| + 2 * |0 - 3| = 8 (the caller weighs the term)
+    assert feature_matching_loss(fake, real).item() == pytest.approx(8.0)
     # Two identical scales average (1 / num_D each): same value.
-    assert feature_matching_loss(fake * 2, real * 2, weight=10.0).item() == pytest.approx(80.0)
+    assert feature_matching_loss(fake * 2, real * 2).item() == pytest.approx(8.0)
 
 
 def test_feature_matching_does_not_train_through_real_features():

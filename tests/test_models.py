@@ -11,9 +11,10 @@ from edn.inference.fast import FastGenerator, generate_video
 from edn.models.build import build_discriminator, build_generator
 from edn.models.discriminator import MultiscaleDiscriminator, NLayerDiscriminator
 from edn.models.generator import GlobalGenerator, LocalEnhancer, ResnetBlock
+from edn.models.losses import face_l1
 from edn.models.narrow_conv import NarrowConv
 from edn.models.winograd import WinogradConv, WinogradConv3x3
-from edn.training.pix2pixhd_stage import TemporalPix2PixHD, face_l1
+from edn.training.pix2pixhd_stage import TemporalPix2PixHD
 from edn.training.stage import FramePair, generate_pair
 
 # bf16 keeps 8 mantissa bits (relative step 2**-8 = 0.004); through a few instance-normed

@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from edn.core.keypoints import J, read_sequence, write_sequence
+from edn.core.keypoints import J
+from edn.core.openpose_json import read_sequence, write_sequence
 from edn.preparation.normalize import (
     AnkleStats,
     FrameTransforms,

@@ -5,10 +5,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_normalize import figure, load_cli, source_walk, transform_like_target, write_prepared
 
 from edn.core.errors import UserError
-from edn.core.keypoints import read_sequence
+from edn.core.openpose_json import read_sequence
 from edn.preparation.normalize import (
     HEIGHT_RATIO_RANGE,
     ankle_stats,
@@ -17,6 +16,7 @@ from edn.preparation.normalize import (
     frame_measures,
     identity_jumps,
 )
+from tests.test_normalize import figure, load_cli, source_walk, transform_like_target, write_prepared
 
 DATA = Path(__file__).resolve().parents[2] / "shared/data"
 SPORTS2D = DATA / "sports2d_pypi/Sports2D/Demo/demo.mp4"

@@ -210,7 +210,7 @@ def test_command_line_tracks_the_dancer_with_openpose(tmp_path, monkeypatch, cap
     that person. The network is a stand-in giving the ideal maps of the two."""
     import logging
 
-    from edn.core.keypoints import read_sequence
+    from edn.core.openpose_json import read_sequence
     from edn.core.video import Mp4Writer
     from pose_detector import __main__ as cli
     from pose_detector.backends import openpose as backend

@@ -3,7 +3,6 @@ pass, the re-track where a chunk's fresh tracker picks another person, worker fa
 import cv2
 import numpy as np
 import pytest
-from test_tracking import RectangleDetector, frame_with
 
 from edn.core.video import open_frames
 from pose_detector.extract import (
@@ -13,6 +12,7 @@ from pose_detector.extract import (
     chunk_starts,
     extract_track,
 )
+from tests.test_tracking import RectangleDetector, frame_with
 
 
 class ParallelRectangleDetector(RectangleDetector):

@@ -1,7 +1,8 @@
 import numpy as np
 
+from edn.core.face_box import face_box
 from edn.core.keypoints import LIMBS, J
-from edn.core.skeleton import COLORS, draw_skeleton, face_box, render_label_map
+from edn.core.skeleton import COLORS, draw_skeleton, render_label_map
 
 
 def standing_pose() -> np.ndarray:

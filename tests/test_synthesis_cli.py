@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edn.core.keypoints import read_sequence, write_sequence
+from edn.core.openpose_json import read_sequence, write_sequence
 from edn.core.video import open_frames
-from tiny_training import tiny_config, write_prepared
+from tests.helpers.tiny_training import tiny_config, write_prepared
 
 ROOT = Path(__file__).resolve().parents[1]
 

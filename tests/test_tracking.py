@@ -1,7 +1,6 @@
 import cv2
 import numpy as np
 import pytest
-from test_keypoints import coco18_person
 
 from pose_detector.base import PersonPose
 from pose_detector.tracking import (
@@ -12,6 +11,7 @@ from pose_detector.tracking import (
     enumerate_people,
     same_person,
 )
+from tests.test_keypoints import coco18_person
 
 
 def person_in_box(x0: float, y0: float, x1: float, y1: float, conf: float = 0.9) -> np.ndarray:

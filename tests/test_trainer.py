@@ -8,7 +8,7 @@ import torch
 
 from edn.core.paths import CHECKPOINT
 from edn.training.trainer import lr_at
-from tiny_training import make_trainer, tiny_config
+from tests.helpers.tiny_training import make_trainer, tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,8 +60,9 @@ def free_port() -> int:
 def test_two_process_gloo_matches_one_process_with_the_same_global_batch(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1")
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                        "--master_port", str(free_port()), str(ROOT / "tests/tiny_training.py"),
-                        str(tmp_path), "2"], env=env, capture_output=True, text=True, timeout=300)
+                        "--master_port", str(free_port()), "-m", "tests.helpers.tiny_training",
+                        str(tmp_path), "2"], cwd=ROOT, env=env, capture_output=True, text=True,
+                       timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     rank0 = torch.load(tmp_path / "rank0.pt")
     rank1 = torch.load(tmp_path / "rank1.pt")

@@ -242,7 +242,7 @@ def test_command_line_errors_are_one_line_and_leave_no_file(tmp_path):
     import os
     import sys
 
-    from tiny_training import noise_video
+    from tests.helpers.tiny_training import noise_video
 
     video = noise_video(tmp_path / "noise.mp4", 6)
 

@@ -17,6 +17,8 @@ from edn.core.keypoints import (
     check_parts,
     flip_left_right,
     keep_parts,
+)
+from edn.core.openpose_json import (
     read_openpose_json,
     read_sequence,
     write_openpose_json,

@@ -6,14 +6,13 @@ import torch
 from edn.core.errors import ConfigError
 from edn.core.run import TargetInfo
 from edn.core.runtime import Precision
-from edn.core.skeleton import face_box_side
+from edn.core.face_box import face_box_side, face_crop_box
 from edn.core.window import body_box, shift_keypoints, window_origin, window_size
 from edn.inference.fast import FastGenerator, generate_video
 from edn.inference.transfer import Renderer
 from edn.models.build import build_generator
-from edn.models.face import face_crop_box
 from edn.training.data import batch_indices
-from tiny_training import SIZE, make_trainer, tiny_config, tiny_target
+from tests.helpers.tiny_training import SIZE, make_trainer, tiny_config, tiny_target
 
 CPU = torch.device("cpu")
 
@@ -98,7 +97,7 @@ def test_renderer_draws_inside_the_window_and_shows_the_plate_outside(tmp_path):
     TargetInfo("tiny", (0, 8), (SIZE, SIZE), (SIZE, SIZE), 12.0, {}, window=(16, 24)).save(tmp_path / "r")
     renderer = Renderer(tmp_path / "r", CPU)
     keypoints = tiny_target().keypoints
-    _, frames = renderer.render(keypoints, progress=False)
+    _, frames, _ = renderer.render_both(keypoints)
     plate = ((trainer.model.generator.plate.permute(1, 2, 0) + 1) * 127.5).round().numpy()
     for frame, (x0, y0, x1, y1) in zip(frames, renderer.windows(keypoints)):
         inside = np.zeros(frame.shape[:2], bool)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import tempfile
@@ -9,6 +10,8 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from edn.core.errors import OutputError, OutputExistsError, UserError
+
+log = logging.getLogger(__name__)
 
 
 def _cannot_write(path: Path, e: OSError, existed: bool) -> OutputError:
@@ -55,6 +58,37 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write(path, write)
 
 
+def _partial_prefix(final: Path) -> str:
+    return f".{final.name}.partial-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def remove_interrupted(final: Path) -> list[Path]:
+    """Remove what a killed process left while building ``final`` (``staged_dir``'s partial
+    folders whose process is gone), saying so: it is never resumed, and never looks
+    complete. Returns the folders removed."""
+    removed = []
+    prefix = _partial_prefix(final)
+    for leftover in final.parent.glob(f"{prefix}*") if final.parent.is_dir() else ():
+        pid = leftover.name[len(prefix):].split("-")[0]
+        if pid.isdigit() and _alive(int(pid)):
+            continue  # being written now
+        log.warning("%s was left by an interrupted run writing %s: it is not resumed; "
+                    "removing it and starting again", leftover, final)
+        shutil.rmtree(leftover, ignore_errors=True)
+        removed.append(leftover)
+    return removed
+
+
 @contextlib.contextmanager
 def staged_dir(final: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
     """Build a folder under a temporary name beside ``final`` and move it into place only
@@ -63,9 +97,10 @@ def staged_dir(final: str | os.PathLike, overwrite: bool = False) -> Iterator[Pa
     final = Path(final)
     if final.exists() and not overwrite:
         raise OutputExistsError(f"{final} exists (pass overwrite to replace it)")
+    remove_interrupted(final)
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=f"{_partial_prefix(final)}{os.getpid()}-", dir=final.parent))
     except OSError as e:
         raise _cannot_write(final, e, final.exists()) from None
     tmp.chmod(0o755)  # mkdtemp makes 0700; outputs are ordinary folders

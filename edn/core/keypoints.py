@@ -1,9 +1,9 @@
-"""Keypoint layouts and the OpenPose JSON format.
+"""Keypoint layouts: COCO-18, the whole body, the conversions from other layouts, parts.
 
 Everything in edn works on arrays shaped (frames, 18, 3) = x, y, confidence in the
 OpenPose COCO-18 order below, in pixel coordinates. A joint that was not found has
 confidence 0 (its x, y are then meaningless and kept at 0). On disk keypoints are OpenPose
-``--write_json`` files, so our output and real OpenPose output are interchangeable.
+``--write_json`` files (``edn.core.openpose_json``).
 
 Whole-body keypoints (OpenPose run with ``--face --hand``) are the same arrays with 130
 points instead of 18: the body's 18, then OpenPose's 70 face points (``FACE``), then 21 per
@@ -16,15 +16,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 
 from edn.core.errors import InputError, UserError
-from edn.core.io import atomic_write_text
 
 COCO18_NAMES: tuple[str, ...] = (
     "nose", "neck",
@@ -45,12 +42,9 @@ LEFT_HAND = slice(FACE.stop, FACE.stop + HAND_POINTS)
 RIGHT_HAND = slice(LEFT_HAND.stop, LEFT_HAND.stop + HAND_POINTS)
 # The parts a keypoint set can hold, as meta.json and a model's config name them.
 PARTS: tuple[str, ...] = ("body", "face", "hands")
-# OpenPose JSON keys of the parts beyond the body, and the points of each.
-_PART_KEYS: tuple[tuple[str, str, slice], ...] = (
-    ("face", "face_keypoints_2d", FACE),
-    ("hands", "hand_left_keypoints_2d", LEFT_HAND),
-    ("hands", "hand_right_keypoints_2d", RIGHT_HAND),
-)
+# The points of each part beyond the body.
+_PART_POINTS: tuple[tuple[str, slice], ...] = (
+    ("face", FACE), ("hands", LEFT_HAND), ("hands", RIGHT_HAND))
 
 # Bones of the OpenPose COCO-18 stick figure, in OpenPose's drawing order.
 LIMBS: tuple[tuple[int, int], ...] = (
@@ -118,6 +112,14 @@ def _guess_75_layout(people: Iterable[np.ndarray]) -> str:
     return "body25" if votes >= 0 else "body25b"
 
 
+def resolve_layout(people: Sequence[np.ndarray], layout: str) -> str:
+    """``layout``, but for "auto" with 25-joint people: BODY_25 or BODY_25B, told from all of
+    ``people`` (each as written, (25, 3))."""
+    if layout == "auto" and people and len(people[0]) == 25:
+        return _guess_75_layout(people)
+    return layout
+
+
 def to_coco18(points: np.ndarray, layout: str = "auto") -> np.ndarray:
     """Convert one person's flat or (K, 3) keypoints to COCO-18."""
     points = np.asarray(points, np.float32).reshape(-1, 3)
@@ -163,159 +165,10 @@ def keep_parts(poses: np.ndarray, parts: Sequence[str]) -> np.ndarray:
     if poses.shape[-2] != WHOLE_JOINTS:
         return poses
     out = poses.copy()
-    for part, _, points in _PART_KEYS:
+    for part, points in _PART_POINTS:
         if part not in parts:
             out[..., points, :] = 0
     return out
-
-
-def _read_raw(path: str | os.PathLike) -> tuple[list[tuple[np.ndarray, np.ndarray | None]], set[str]]:
-    """One JSON file's people as (body points as written, the 112 face and hand points or
-    None when the file has neither), and the parts beyond the body the file holds."""
-    with open(path) as f:
-        data = json.load(f)
-    people, parts = [], set()
-    for person in data.get("people", []):
-        body = np.asarray(person.get("pose_keypoints_2d", []), np.float32).reshape(-1, 3)
-        if not len(body):
-            continue
-        extra = None
-        for part, key, points in _PART_KEYS:
-            values = np.asarray(person.get(key) or [], np.float32).reshape(-1, 3)
-            if len(values) == points.stop - points.start:
-                extra = np.zeros((WHOLE_JOINTS - NUM_JOINTS, 3), np.float32) if extra is None else extra
-                extra[points.start - NUM_JOINTS:points.stop - NUM_JOINTS] = values
-                parts.add(part)
-        people.append((body, extra))
-    return people, parts
-
-
-def _person(body: np.ndarray, extra: np.ndarray | None, whole: bool) -> np.ndarray:
-    if not whole:
-        return body
-    out = whole_body(body)
-    if extra is not None:
-        out[NUM_JOINTS:] = extra
-        out[out[:, 2] <= 0] = 0
-    return out
-
-
-def _resolve_layout(people: Sequence[np.ndarray], layout: str) -> str:
-    if layout == "auto" and people and len(people[0]) == 25:
-        return _guess_75_layout(people)
-    return layout
-
-
-def read_openpose_json(path: str | os.PathLike, layout: str = "auto") -> list[np.ndarray]:
-    """All people of one OpenPose JSON file, each (18, 3) in COCO-18 order, or (130, 3) with
-    the face and hands when the file has ``face_keypoints_2d`` or ``hand_*_keypoints_2d``.
-
-    Reads COCO-18 (54 values), BODY_25 and BODY_25B (75 values, told apart by where
-    joints 1 and 8 lie unless ``layout`` says) and COCO-17 (51 values).
-    """
-    raw, parts = _read_raw(path)
-    layout = _resolve_layout([b for b, _ in raw], layout)
-    return [_person(to_coco18(b, layout), e, bool(parts)) for b, e in raw]
-
-
-def _values(points: np.ndarray) -> list[float]:
-    return [round(float(v), 3) for v in np.asarray(points).reshape(-1)]
-
-
-def openpose_json_text(people: Sequence[np.ndarray], parts: Sequence[str] | None = None) -> str:
-    """OpenPose JSON of ``people``, each (18, 3) or (130, 3). Whole-body people carry
-    ``face_keypoints_2d`` and ``hand_{left,right}_keypoints_2d`` as OpenPose writes them with
-    ``--face --hand``: the parts in ``parts`` (default all) filled, the others empty lists."""
-    parts = PARTS if parts is None else check_parts(parts)
-    docs = []
-    for p in people:
-        p = np.asarray(p).reshape(-1, 3)
-        doc: dict[str, object] = {"person_id": [-1], "pose_keypoints_2d": _values(p[:NUM_JOINTS])}
-        if len(p) == WHOLE_JOINTS:
-            for part, key, points in _PART_KEYS:
-                doc[key] = _values(p[points]) if part in parts else []
-        docs.append(doc)
-    return json.dumps({"version": 1.3, "people": docs})
-
-
-def write_openpose_json(path: str | os.PathLike, people: Sequence[np.ndarray],
-                        parts: Sequence[str] | None = None) -> None:
-    """Write people (each (18, 3) or (130, 3)) as an OpenPose JSON file, atomically."""
-    atomic_write_text(path, openpose_json_text(people, parts))
-
-
-def json_name(stem: str, frame: int) -> str:
-    """OpenPose's --write_json naming: <video stem>_<12-digit frame>_keypoints.json."""
-    return f"{stem}_{frame:012d}_keypoints.json"
-
-
-_FRAME_NUMBER = re.compile(r"(\d+)(?!.*\d)")
-
-
-def list_json_files(folder: str | os.PathLike) -> list[Path]:
-    """The JSON files of a folder in frame order (by the last number in the name)."""
-    files = [p for p in Path(folder).iterdir() if p.suffix == ".json"]
-
-    def key(p: Path) -> tuple[int, str]:
-        m = _FRAME_NUMBER.search(p.stem)
-        return (int(m.group(1)) if m else -1, p.name)
-
-    return sorted(files, key=key)
-
-
-def _main_index(people: Sequence[np.ndarray], min_conf: float) -> int | None:
-    best, best_area = None, -1.0
-    for i, p in enumerate(people):
-        body = p[:NUM_JOINTS]
-        seen = body[:, 2] > min_conf
-        if seen.sum() < 2:
-            continue
-        area = float(np.ptp(body[seen, 0]) * np.ptp(body[seen, 1]))
-        if area > best_area:
-            best, best_area = i, area
-    return best
-
-
-def main_person(people: Sequence[np.ndarray], min_conf: float = 0.05) -> np.ndarray:
-    """The person with the largest body keypoint box (an empty pose if there is nobody)."""
-    i = _main_index(people, min_conf)
-    return empty_pose() if i is None else people[i]
-
-
-def read_sequence(folder: str | os.PathLike, layout: str = "auto") -> np.ndarray:
-    """A folder of per-frame OpenPose JSON files -> (frames, K, 3), main person per frame;
-    K = 18, or 130 when any file has a face or hands. A 25-joint layout is told (BODY_25
-    or BODY_25B) once from all the folder's files."""
-    files = list_json_files(folder)
-    if not files:
-        raise InputError(f"no OpenPose .json files in {folder}")
-    raw, parts = [], set()
-    for path in files:
-        people, found = _read_raw(path)
-        raw.append(people)
-        parts |= found
-    layout = _resolve_layout([b for people in raw for b, _ in people], layout)
-    out = []
-    for people in raw:
-        bodies = [to_coco18(b, layout) for b, _ in people]
-        i = _main_index(bodies, 0.05)
-        out.append(_person(empty_pose(), None, bool(parts)) if i is None
-                   else _person(bodies[i], people[i][1], bool(parts)))
-    return np.stack(out)
-
-
-def write_sequence(folder: str | os.PathLike, poses: np.ndarray, stem: str,
-                   parts: Sequence[str] | None = None) -> list[Path]:
-    """Write (frames, 18 or 130, 3) as one single-person JSON per frame (empty people when
-    the pose has no confident point); ``parts`` as in ``openpose_json_text``."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i, pose in enumerate(poses):
-        path = folder / json_name(stem, i)
-        write_openpose_json(path, [pose] if (pose[:, 2] > 0).any() else [], parts)
-        paths.append(path)
-    return paths
 
 
 def flip_index(points: int) -> tuple[int, ...]:
@@ -409,36 +262,3 @@ def read_coco_keypoints(path: str | os.PathLike) -> list[AnnotatedImage]:
             np.stack([p for p, _ in people]) if people else np.zeros((0, NUM_JOINTS, 3), np.float32),
             np.stack([m for _, m in people]) if people else np.zeros((0, NUM_JOINTS), bool)))
     return out
-
-
-def ranges_text(frames: Sequence[int]) -> str:
-    """[3, 4, 5, 9] -> "3-5, 9"."""
-    out: list[str] = []
-    for f in sorted(frames):
-        if out and out[-1].split("-")[-1] == str(f - 1):
-            out[-1] = f"{out[-1].split('-')[0]}-{f}"
-        else:
-            out.append(str(f))
-    return ", ".join(out)
-
-
-def hold_empty_frames(poses: np.ndarray) -> tuple[np.ndarray, dict[int, int]]:
-    """(frames, 18, 3) with every frame that has no joint at all replaced by the nearest
-    earlier frame that has one (the first one that has, for frames before it). Returns the
-    poses and {empty frame: the frame it was given}; raises NoPersonError when no frame has
-    a joint."""
-    from edn.core.errors import NoPersonError
-
-    poses = np.asarray(poses).copy()
-    seen = (poses[:, :, 2] > 0).any(1)
-    if not seen.any():
-        raise NoPersonError(f"none of the {len(poses)} frames has a skeleton")
-    held: dict[int, int] = {}
-    last = int(np.argmax(seen))
-    for i in range(len(poses)):
-        if seen[i]:
-            last = i
-        else:
-            poses[i] = poses[last]
-            held[i] = last
-    return poses, held

@@ -1,4 +1,4 @@
-"""Skeleton label maps: what the generator sees, and the face box the face GAN crops.
+"""Skeleton label maps: what the generator sees (the face box is ``edn.core.face_box``).
 
 Colours are **RGB** everywhere in edn (frames are RGB too); convert once with
 ``cv2.cvtColor`` only when handing an image to an OpenCV writer. The palette is OpenPose's
@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from edn.core.keypoints import FACE, LEFT_HAND, LIMBS, NUM_JOINTS, PARTS, RIGHT_HAND, WHOLE_JOINTS, J, keep_parts
+from edn.core.keypoints import FACE, LEFT_HAND, LIMBS, NUM_JOINTS, PARTS, RIGHT_HAND, WHOLE_JOINTS, keep_parts
 
 COLORS: tuple[tuple[int, int, int], ...] = (
     (255, 0, 0), (255, 85, 0), (255, 170, 0), (255, 255, 0), (170, 255, 0),
@@ -55,7 +55,6 @@ JOINT_RADIUS = 4.0
 FACE_LINE_WIDTH = 2.0  # face and hand lines
 HAND_LINE_WIDTH = 3.0
 PUPIL_RADIUS = 2.0
-FACE_BOX_SIDE = 128  # EDN's face crop at 512-px frames
 CONF_THRESHOLD = 0.1
 
 _SHIFT = 4  # OpenCV fixed-point bits: draw at 1/16 px so slow motion does not snap to pixels
@@ -149,44 +148,6 @@ def render_label_map(pose: np.ndarray, size: tuple[int, int] = (512, 512),
     label = np.zeros((h, w, 3), np.uint8)
     _draw_in_place(label, keep_parts(pose, parts), conf_threshold)
     return label
-
-
-def face_box_side(size: tuple[int, int]) -> int:
-    """Side of the (unclipped) face box in an image of ``size`` (h, w)."""
-    return max(1, round(FACE_BOX_SIDE * size_scale(size)))
-
-
-def face_centre(pose: np.ndarray, conf_threshold: float = CONF_THRESHOLD) -> tuple[float, float] | None:
-    """The nose, or the ears' midpoint when the nose is missing; None without either."""
-    pose = np.asarray(pose, np.float64)
-    nose, r_ear, l_ear = pose[J["nose"]], pose[J["r_ear"]], pose[J["l_ear"]]
-    if nose[2] >= conf_threshold:
-        return float(nose[0]), float(nose[1])
-    if r_ear[2] >= conf_threshold and l_ear[2] >= conf_threshold:
-        return float(r_ear[0] + l_ear[0]) / 2, float(r_ear[1] + l_ear[1]) / 2
-    return None
-
-
-def face_box(pose: np.ndarray, size: tuple[int, int] = (512, 512),
-             conf_threshold: float = CONF_THRESHOLD,
-             scale: float = 1.0) -> tuple[int, int, int, int] | None:
-    """Square face box (x0, y0, x1, y1), x1/y1 exclusive so ``img[y0:y1, x0:x1]`` crops it.
-
-    Side 128 px at 512 px, scaled with ``min(h, w)`` and by ``scale`` (0.5: the box's
-    central half, the face itself without the hair, neck and background around it);
-    centred on the nose, or on the ears' midpoint when the nose is missing; then clipped
-    to the image (so it is smaller than the full side at a border). None when neither
-    the nose nor both ears are visible.
-    """
-    h, w = size
-    centre = face_centre(pose, conf_threshold)
-    if centre is None:
-        return None
-    cx, cy = centre
-    side = max(1, round(face_box_side(size) * scale))
-    x0, y0 = round(cx - side / 2), round(cy - side / 2)
-    return (min(max(x0, 0), w), min(max(y0, 0), h),
-            min(max(x0 + side, 0), w), min(max(y0 + side, 0), h))
 
 
 def render_labels(keypoints: np.ndarray, size: tuple[int, int],

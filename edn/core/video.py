@@ -24,7 +24,8 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 
 @dataclass
 class FrameSource:
-    """RGB uint8 frames of a video, an image, or a folder of images (sorted by name)."""
+    """RGB uint8 frames of a video, an image, or a folder of images (sorted by name without
+    the extension, then by extension: the order of their keypoint files' names)."""
     path: Path
     fps: float
     width: int
@@ -132,7 +133,8 @@ def open_frames(path: str | os.PathLike, fps: float = 30.0, allow_truncated: boo
     if not path.exists():
         raise InputError(f"no such file or folder: {path}")
     if path.is_dir():
-        images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        images = sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES),
+                        key=lambda p: (p.stem, p.name))
         if not images:
             raise InputError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {path}")
         h, w = read_image_rgb(images[0]).shape[:2]

@@ -9,7 +9,8 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from edn.core.errors import UserError
 from edn.core.keypoints import FACE, LEFT_HAND, NUM_JOINTS, RIGHT_HAND, WHOLE_JOINTS, torso_size
-from edn.core.skeleton import face_box, size_scale
+from edn.core.face_box import face_box
+from edn.core.skeleton import size_scale
 from edn.core.window import body_box
 
 
@@ -25,13 +26,6 @@ def psnr(pred: np.ndarray, real: np.ndarray) -> float:
     return float(peak_signal_noise_ratio(real, pred, data_range=255))
 
 
-def image_scores(preds: np.ndarray, reals: np.ndarray) -> dict[str, float]:
-    """Mean SSIM and PSNR over frames (N, h, w, 3), plus the per-frame SSIM."""
-    s = [ssim(p, r) for p, r in zip(preds, reals)]
-    q = [psnr(p, r) for p, r in zip(preds, reals)]
-    return {"ssim": float(np.mean(s)), "psnr": float(np.mean(q)), "ssim_per_frame": s}
-
-
 def skeleton_distance(a: np.ndarray, b: np.ndarray, min_conf: float = 0.1) -> np.ndarray:
     """Mean joint distance between each pose of ``a`` (N, 18, 3) and each of ``b`` (M, 18, 3)
     over the joints seen in both: (N, M); inf where no joint is shared."""
@@ -43,26 +37,51 @@ def skeleton_distance(a: np.ndarray, b: np.ndarray, min_conf: float = 0.1) -> np
     return np.where(count > 0, mean, np.inf)
 
 
-def nearest_skeleton(train_keypoints: np.ndarray, query_keypoints: np.ndarray) -> np.ndarray:
-    """For each query pose, the index of the training frame with the closest skeleton."""
-    return skeleton_distance(query_keypoints, train_keypoints).argmin(axis=1)
+def nearest_skeleton(train_keypoints: np.ndarray, query_keypoints: np.ndarray,
+                     pairs: int = 1 << 18) -> np.ndarray:
+    """For each query pose, the index of the training frame with the closest skeleton;
+    queries taken a chunk at a time, about ``pairs`` (query, training frame) pairs each, so
+    memory stays bounded for minutes of frames on both sides."""
+    step = max(1, pairs // max(1, len(train_keypoints)))
+    return np.concatenate([skeleton_distance(query_keypoints[i:i + step], train_keypoints).argmin(axis=1)
+                           for i in range(0, len(query_keypoints), step)])
+
+
+class RegionScores:
+    """SSIM and PSNR over one box of each frame, frame by frame (frames without a box, or a
+    box under 7 px, the SSIM window, are left out)."""
+
+    def __init__(self) -> None:
+        self.ssim: list[float] = []
+        self.psnr: list[float] = []
+
+    def add(self, pred: np.ndarray, real: np.ndarray, box: tuple[int, int, int, int] | None) -> None:
+        if box is None or box[2] - box[0] < 7 or box[3] - box[1] < 7:
+            return
+        crop_p, crop_r = pred[box[1]:box[3], box[0]:box[2]], real[box[1]:box[3], box[0]:box[2]]
+        self.ssim.append(ssim(crop_p, crop_r))
+        self.psnr.append(psnr(crop_p, crop_r))
+
+    def result(self) -> dict[str, float]:
+        """Mean SSIM and PSNR (of the finite PSNRs), and the number of frames used."""
+        finite = [v for v in self.psnr if math.isfinite(v)]
+        return {"ssim": float(np.mean(self.ssim)) if self.ssim else math.nan,
+                "psnr": float(np.mean(finite)) if finite else (math.inf if self.psnr else math.nan),
+                "frames": len(self.ssim)}
+
+    def __add__(self, other: "RegionScores") -> "RegionScores":
+        both = RegionScores()
+        both.ssim, both.psnr = self.ssim + other.ssim, self.psnr + other.psnr
+        return both
 
 
 def region_scores(preds: np.ndarray, reals: np.ndarray,
                   boxes: list[tuple[int, int, int, int] | None]) -> dict[str, float]:
-    """Mean SSIM and PSNR over the frames' boxes (frames without a box, or a box under 7 px,
-    the SSIM window, are left out); counts the frames used."""
-    s, q = [], []
+    """``RegionScores`` of whole arrays (N, h, w, 3)."""
+    scores = RegionScores()
     for p, r, b in zip(preds, reals, boxes):
-        if b is None or b[2] - b[0] < 7 or b[3] - b[1] < 7:
-            continue
-        crop_p, crop_r = p[b[1]:b[3], b[0]:b[2]], r[b[1]:b[3], b[0]:b[2]]
-        s.append(ssim(crop_p, crop_r))
-        q.append(psnr(crop_p, crop_r))
-    finite = [v for v in q if math.isfinite(v)]
-    return {"ssim": float(np.mean(s)) if s else math.nan,
-            "psnr": float(np.mean(finite)) if finite else (math.inf if q else math.nan),
-            "frames": len(s)}
+        scores.add(p, r, b)
+    return scores.result()
 
 
 def hand_box(hand: np.ndarray, size: tuple[int, int], grow: float = 1.3, min_side: float = 16.0,
@@ -118,49 +137,88 @@ def pose_distance(detected: np.ndarray, reference: np.ndarray,
     }
 
 
-def flicker_ratio(generated: np.ndarray, real: np.ndarray) -> float:
-    """Mean absolute change between consecutive generated frames over the same on the real
-    frames: 1.0 is as stable as reality, above 1 flickers more."""
-    def change(frames: np.ndarray) -> float:
-        f = frames.astype(np.float32)
-        return float(np.abs(np.diff(f, axis=0)).mean())
-    real_change = change(real)
-    return change(generated) / real_change if real_change > 0 else math.inf
+class Flicker:
+    """The flicker ratio, frame by frame: mean absolute change between consecutive generated
+    frames over the same on the real frames; 1.0 is as stable as reality, above 1 flickers
+    more."""
+
+    def __init__(self) -> None:
+        self.previous: tuple[np.ndarray, np.ndarray] | None = None
+        self.change = np.zeros(2)  # summed |change| of the generated and the real frames
+        self.values = 0
+
+    def add(self, pred: np.ndarray, real: np.ndarray) -> None:
+        frames = pred.astype(np.float32), real.astype(np.float32)
+        if self.previous is not None:
+            self.change += [np.abs(f - p).sum(dtype=np.float64) for f, p in zip(frames, self.previous)]
+            self.values += pred.size
+        self.previous = frames
+
+    @property
+    def ratio(self) -> float:
+        generated, real = self.change
+        return float(generated / real) if real > 0 else math.inf
 
 
-def all_scores(frames: np.ndarray, real: np.ndarray, keypoints: np.ndarray,
-               size: tuple[int, int]) -> dict:
-    """Whole-frame, body-box, face-box, face-centre (the face box's central half: the face
-    itself) and (whole-body keypoints) hand-box SSIM/PSNR and the flicker ratio of
-    ``frames`` against ``real`` (N, h, w, 3), boxes from the input ``keypoints`` (N, 18 or
-    130, 3); the hands' boxes, both hands of every frame, are ``hand_box``."""
-    h, w = size[1], size[0]
-    whole = image_scores(frames, real)
-    scores = {
-        "ssim": whole["ssim"], "psnr": whole["psnr"],
-        "body": region_scores(frames, real, [body_box(k[:NUM_JOINTS], (h, w)) for k in keypoints]),
-        "face": region_scores(frames, real, [face_box(k, (h, w)) for k in keypoints]),
-        "face_centre": region_scores(frames, real,
-                                     [face_box(k, (h, w), scale=0.5) for k in keypoints]),
-        "flicker_ratio": flicker_ratio(frames, real),
-        "ssim_per_frame": whole["ssim_per_frame"],
-    }
-    if keypoints.shape[1] == WHOLE_JOINTS:
-        boxes = [hand_box(k[hand], (h, w)) for hand in (LEFT_HAND, RIGHT_HAND) for k in keypoints]
-        scores["hands"] = region_scores(np.concatenate([frames, frames]),
-                                        np.concatenate([real, real]), boxes)
-    return scores
+class FrameScores:
+    """Everything a candidate's frames are scored on, added frame by frame (a held-out span
+    of any length in constant memory): whole-frame SSIM/PSNR, body-box, face-box, face-centre
+    (the face box's central half: the face itself) and, for whole-body keypoints, hand-box
+    (both hands of every frame, ``hand_box``) SSIM/PSNR, the flicker ratio, the pose distance
+    of what ``detector`` finds on each frame alone against the input skeleton (and, with
+    ``face_points``, of the face's 70 points), and LPIPS when ``lpips`` is given. Boxes come
+    from the input keypoints. ``size`` is (w, h)."""
 
+    def __init__(self, size: tuple[int, int], detector, face_points: bool = False,
+                 lpips=None) -> None:
+        self.hw = (size[1], size[0])
+        self.detector, self.face_points, self.lpips = detector, face_points, lpips
+        self.ssim: list[float] = []
+        self.psnr: list[float] = []
+        self.regions = {k: RegionScores() for k in ("body", "face", "face_centre", "left", "right")}
+        self.flicker = Flicker()
+        self.detected: list[np.ndarray] = []
+        self.reference: list[np.ndarray] = []
+        self.lpips_total = 0.0
 
-def detect_each(frames: np.ndarray, detector, points: int = NUM_JOINTS) -> np.ndarray:
-    """The detector's most confident person in each frame independently: (N, ``points``, 3)
-    (18, or 130 from a detector of the face and hands)."""
-    out = np.zeros((len(frames), points, 3), np.float32)
-    for i, frame in enumerate(frames):
-        found = detector.detect(frame)
-        if found:
-            out[i] = found[0].keypoints
-    return out
+    def add(self, pred: np.ndarray, real: np.ndarray, keypoints: np.ndarray) -> None:
+        """One frame: generated ``pred`` and ``real`` (h, w, 3) uint8, the input skeleton
+        (18 or 130, 3)."""
+        self.ssim.append(ssim(pred, real))
+        self.psnr.append(psnr(pred, real))
+        boxes = {"body": body_box(keypoints[:NUM_JOINTS], self.hw),
+                 "face": face_box(keypoints, self.hw),
+                 "face_centre": face_box(keypoints, self.hw, scale=0.5)}
+        if len(keypoints) == WHOLE_JOINTS:
+            boxes["left"] = hand_box(keypoints[LEFT_HAND], self.hw)
+            boxes["right"] = hand_box(keypoints[RIGHT_HAND], self.hw)
+        for name, box in boxes.items():
+            self.regions[name].add(pred, real, box)
+        self.flicker.add(pred, real)
+        found = np.zeros_like(keypoints, dtype=np.float32)
+        if people := self.detector.detect(pred):
+            found[:] = people[0].keypoints
+        self.detected.append(found)
+        self.reference.append(keypoints)
+        if self.lpips is not None:
+            self.lpips_total += self.lpips(pred[None], real[None])
+
+    def result(self) -> dict:
+        """The scores (the report's metrics of one candidate)."""
+        r = self.regions
+        detected, reference = np.stack(self.detected), np.stack(self.reference)
+        scores = {"ssim": float(np.mean(self.ssim)), "psnr": float(np.mean(self.psnr)),
+                  "body": r["body"].result(), "face": r["face"].result(),
+                  "face_centre": r["face_centre"].result(),
+                  "flicker_ratio": self.flicker.ratio, "ssim_per_frame": self.ssim}
+        if reference.shape[1] == WHOLE_JOINTS:
+            scores["hands"] = (r["left"] + r["right"]).result()
+        scores["pose_distance"] = pose_distance(detected, reference)
+        if self.face_points:
+            scores["face_pose_distance"] = points_distance(detected[:, FACE], reference[:, FACE])
+        if self.lpips is not None:
+            scores["lpips"] = self.lpips_total / len(self.ssim)
+        return scores
 
 
 def held_out_split(fraction: float | None, trained_end: int, n: int) -> int:

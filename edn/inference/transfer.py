@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from edn.core.config import Config
 from edn.core.errors import RunError
@@ -14,7 +15,7 @@ from edn.core.keypoints import check_parts, scale_keypoints
 from edn.core.paths import CHECKPOINT, CONFIG
 from edn.core.run import TargetInfo, load_checkpoint
 from edn.core.runtime import Precision
-from edn.core.skeleton import render_labels
+from edn.core.skeleton import render_label_map
 from edn.core.tensors import to_tensor, to_uint8
 from edn.core.window import Box, window_box, window_origin
 from edn.inference.fast import FastGenerator, generate_video
@@ -27,6 +28,20 @@ from edn.preparation.normalize import (
     fit_normalization,
     identity_jumps,
 )
+
+
+@dataclass
+class RenderedFrame:
+    """One frame of a transfer: its label map, the body generator's frame and, with a face
+    stage, the same with its face refined; uint8 (h, w, 3)."""
+    label: np.ndarray
+    body: np.ndarray
+    refined: np.ndarray | None
+
+    @property
+    def result(self) -> np.ndarray:
+        """The frame shown: refined when there is a refined one."""
+        return self.refined if self.refined is not None else self.body
 
 
 class Renderer:
@@ -64,35 +79,34 @@ class Renderer:
             load_weights(face_generator, state["model"]["face_generator"], str(run_dir / CHECKPOINT))
             self.face = FastGenerator(face_generator.to(device), precision)
 
-    def render(self, keypoints: np.ndarray, progress: bool = True,
-               face: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """Keypoints (N, 18 or 130, 3) in the model's pixels -> (labels, frames), uint8
-        (N, h, w, 3), the labels drawing the parts the model was trained with (``parts``),
-        each frame conditioned on the previous generated one (zeros before the first); faces
-        refined when the run has a face stage, it was loaded, and ``face`` is on."""
-        labels, body, refined = self.render_both(keypoints, progress, face)
-        return labels, refined if refined is not None else body
-
-    def render_both(self, keypoints: np.ndarray, progress: bool = True,
-                    face: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """(labels, body generator's frames, the same with faces refined or None without a
-        face stage): one pass gives both, since the next frame always sees the body's
-        output, the input the body generator was trained with."""
-        labels = render_labels(keypoints, self.target.size, self.parts)
-        maps = (to_tensor(labels[i:i + 1]).to(self.device) for i in range(len(labels)))
+    def stream(self, keypoints: np.ndarray, face: bool = True) -> Iterator[RenderedFrame]:
+        """Keypoints (N, 18 or 130, 3) in the model's pixels -> each frame as it is made: its
+        label map (drawing the parts the model was trained with, ``parts``), the body
+        generator's frame, conditioned on the previous one (zeros before the first), and
+        that frame with its face refined when the run has a face stage, it was loaded and
+        ``face`` is on. The next frame always sees the body's output, the input the body
+        generator was trained with. Holds one frame at a time."""
+        hw = (self.target.size[1], self.target.size[0])
+        arrays, tensors = itertools.tee(render_label_map(k, hw, parts=self.parts) for k in keypoints)
+        maps = (to_tensor(label[None]).to(self.device) for label in tensors)
         to_generator, to_face = itertools.tee(maps)  # each map converted once
-        body = np.empty_like(labels)
         face_generator = self.face if face else None
-        refined = np.empty_like(labels) if face_generator is not None else None
         windows = self.windows(keypoints) if self.target.window is not None else None
-        outputs = zip(to_face, generate_video(self.generator, to_generator, windows))
-        for i, (label_map, frame) in enumerate(tqdm(outputs, total=len(labels), unit="frame",
-                                                    desc="generate", disable=not progress)):
-            body[i] = to_uint8(frame)[0]
-            if refined is not None and face_generator is not None:
-                refined[i] = to_uint8(refine_faces(face_generator, frame, label_map, keypoints[i:i + 1]))[0]
-        return labels, body, refined
+        frames = generate_video(self.generator, to_generator, windows)
+        for i, (label, label_map, frame) in enumerate(zip(arrays, to_face, frames)):
+            refined = None
+            if face_generator is not None:
+                refined = to_uint8(refine_faces(face_generator, frame, label_map, keypoints[i:i + 1]))[0]
+            yield RenderedFrame(label, to_uint8(frame)[0], refined)
 
+    def render_both(self, keypoints: np.ndarray, face: bool = True
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """``stream`` gathered for a short clip: (labels, body frames, refined frames or
+        None), uint8 (N, h, w, 3)."""
+        out = list(self.stream(keypoints, face))
+        refined = [f.refined for f in out]
+        return (np.stack([f.label for f in out]), np.stack([f.body for f in out]),
+                None if refined[0] is None else np.stack(refined))
 
     def windows(self, keypoints: np.ndarray) -> list[Box]:
         """Each frame's person window (a run trained on windows): centred on its skeleton,

@@ -1,8 +1,8 @@
 """Everybody Dance Now's face GAN: after the body generator is trained, a small pix2pixHD
 generator sees the face crop of the label map and of the body generator's output and adds a
-residual to that face crop (EDN section 3.3). Crops are fixed-size squares around the face
-(edn.core.skeleton.face_box, 128 px at 512), shifted inside the frame at its borders so every
-crop has the same size.
+residual to that face crop (EDN section 3.3). Crops are ``edn.core.face_box.face_crop_box``:
+fixed-size squares around the face (128 px at 512), shifted inside the frame at its borders so
+every crop has the same size.
 """
 from __future__ import annotations
 
@@ -14,24 +14,9 @@ from torch import nn
 
 from edn.core.config import FaceConfig
 from edn.core.errors import ConfigError
-from edn.core.skeleton import face_box_side, face_centre
-from edn.core.window import Box, crop, paste
+from edn.core.face_box import face_box_side, face_crop_box
+from edn.core.window import crop, paste
 from edn.models.generator import GlobalGenerator
-
-
-def face_crop_box(pose: np.ndarray, size: tuple[int, int], side: int | None = None) -> Box | None:
-    """The face box of ``pose`` (18, 3) in an image of ``size`` (h, w), kept square at its
-    full side by shifting it inside the image instead of clipping; None without a face or
-    when the face's centre lies outside the image (a head cut off by the frame). ``side``:
-    the box's side when the image is a window of a larger frame (the frame's face box side)."""
-    centre = face_centre(pose)
-    h, w = size
-    if centre is None or not (0 <= centre[0] < w and 0 <= centre[1] < h):
-        return None
-    s = side if side is not None else face_box_side(size)
-    x0 = min(max(round(centre[0] - s / 2), 0), w - s)
-    y0 = min(max(round(centre[1] - s / 2), 0), h - s)
-    return x0, y0, x0 + s, y0 + s
 
 
 def check_face_crop_size(size: tuple[int, int], cfg: FaceConfig) -> None:

@@ -1,16 +1,20 @@
-"""pix2pixHD losses: LSGAN, discriminator feature matching and the VGG19 perceptual loss; and
-SSIM as a loss (the face stage's structure term)."""
+"""pix2pixHD losses: LSGAN, discriminator feature matching and the VGG19 perceptual loss; SSIM
+as a loss (the face stage's structure term) and the L1 over the face box (the body stage's face
+term)."""
 from __future__ import annotations
 
 import logging
 import pickle
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from edn.core.errors import CheckpointError
+from edn.core.face_box import face_crop_box
+from edn.core.window import crop
 
 log = logging.getLogger(__name__)
 
@@ -33,19 +37,17 @@ def lsgan_loss(output: DiscriminatorOutput, target_is_real: bool) -> torch.Tenso
     )  # type: ignore[return-value]
 
 
-def feature_matching_loss(
-    fake: DiscriminatorOutput, real: DiscriminatorOutput, weight: float = 10.0
-) -> torch.Tensor:
+def feature_matching_loss(fake: DiscriminatorOutput, real: DiscriminatorOutput) -> torch.Tensor:
     """pix2pixHD's discriminator feature matching: L1 between the fake's and the (detached)
     real's intermediate features over every layer but the scores, each layer weighted
-    4 / (n_layers + 1) and each scale 1 / num_D, times `weight`."""
+    4 / (n_layers + 1) and each scale 1 / num_D (the term's weight is the caller's)."""
     num_d = len(fake)
     loss = fake[0][0].new_zeros((), dtype=torch.float32)
     for fake_scale, real_scale in zip(fake, real):
         layer_weight = 4.0 / (len(fake_scale) - 1)  # a scale yields n_layers + 2 outputs
         for f, r in zip(fake_scale[:-1], real_scale[:-1]):
             loss = loss + layer_weight / num_d * F.l1_loss(f.float(), r.detach().float())
-    return weight * loss
+    return loss
 
 
 def ssim(x: torch.Tensor, y: torch.Tensor, win_size: int = 7) -> torch.Tensor:
@@ -64,6 +66,20 @@ def ssim(x: torch.Tensor, y: torch.Tensor, win_size: int = 7) -> torch.Tensor:
     vx, vy, cov = unbiased * (xx - mx * mx), unbiased * (yy - my * my), unbiased * (xy - mx * my)
     s = ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
     return s.mean(dim=(1, 2, 3)).mean()
+
+
+def face_l1(fake: torch.Tensor, real: torch.Tensor, keypoints: np.ndarray,
+            side: int | None = None) -> torch.Tensor:
+    """Mean L1 between ``fake`` and ``real`` (B, C, H, W) over each frame's face box (the face
+    stage's crop of ``keypoints`` (B, K, 3), side ``side``); frames without a face in the image
+    do not count, and a batch without any face gives 0."""
+    size = (fake.shape[-2], fake.shape[-1])
+    boxes = [face_crop_box(k, size, side) for k in keypoints]
+    kept = [i for i, box in enumerate(boxes) if box is not None]
+    if not kept:
+        return fake.new_zeros((), dtype=torch.float32)
+    faces = [boxes[i] for i in kept]
+    return (crop(fake[kept].float(), faces) - crop(real[kept].float(), faces)).abs().mean()
 
 
 class VGG19Features(nn.Module):

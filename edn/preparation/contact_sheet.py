@@ -14,6 +14,7 @@ from edn.preparation import normalize
 
 TILE = 256
 SHEET_COLUMNS = 4
+SHEET_ROWS = 6  # frames of a reenactment report sheet
 
 
 def normalization_sheet(target_frames: Path, target_poses: np.ndarray, normalized: np.ndarray,
@@ -49,7 +50,7 @@ def normalization_sheet(target_frames: Path, target_poses: np.ndarray, normalize
 
 
 def reenactment_sheet(labels: np.ndarray, generated: np.ndarray, real: np.ndarray,
-                      rows: int = 6) -> np.ndarray:
+                      rows: int = SHEET_ROWS) -> np.ndarray:
     """Rows of input skeleton | generated | real for frames spread over the held-out span."""
     picks = np.linspace(0, len(real) - 1, min(rows, len(real))).round().astype(int)
     return np.vstack([np.hstack([labels[i], generated[i], real[i]]) for i in picks])

@@ -16,7 +16,8 @@ from tqdm import tqdm
 
 from edn.core.errors import InputError, NoPersonError, UserError
 from edn.core.io import atomic_write_text, staged_dir
-from edn.core.keypoints import check_parts, write_sequence
+from edn.core.keypoints import check_parts
+from edn.core.openpose_json import write_sequence
 from edn.core.paths import FRAMES, KEYPOINTS, MASKS, META, WORLD_LANDMARKS, frame_name
 from edn.core.video import open_frames
 from pose_detector.base import Detector, PersonPose
@@ -161,7 +162,7 @@ def prepare_video(video: str | os.PathLike, out: str | os.PathLike, detector: De
     frames = open_frames(video, allow_truncated=allow_truncated)
     out = Path(out)
     with staged_dir(out, overwrite=overwrite) as tmp, \
-            tempfile.TemporaryDirectory(prefix="edn-masks-", dir=tmp.parent) as scratch:
+            tempfile.TemporaryDirectory(prefix="edn-masks-", dir=tmp) as scratch:
 
         def keep_mask(i: int, frame: np.ndarray, pose: PersonPose | None) -> None:
             if masks:
@@ -174,7 +175,8 @@ def prepare_video(video: str | os.PathLike, out: str | os.PathLike, detector: De
         box = crop_box or choose_crop_box(track.keypoints, (frames.width, frames.height),
                                           aspect=size[0] / size[1], margin=margin)
         write_sequence(tmp / KEYPOINTS, keypoints_to_crop(track.keypoints, box, size),
-                       frames.stem, track.parts)
+                       frames.stem, track.parts,
+                       names=None if frames.images is None else [p.stem for p in frames.images])
         np.save(tmp / WORLD_LANDMARKS, track.world_landmarks)
         (tmp / FRAMES).mkdir()
         if masks:

@@ -1,19 +1,32 @@
-"""A prepared set (docs/formats.md) held in memory at a model's size: frames, label maps,
-person masks and keypoints, and the background plate behind the person."""
+"""A prepared set (docs/formats.md) at a model's size, read from disk frame by frame: its
+keypoints in memory (a few kB a frame), its frames and person masks decoded when asked for,
+its label maps drawn when asked for, and the background plate behind the person from a
+bounded sample of frames. Memory does not grow with the number of frames.
+
+Why frames are not cached (measured for issue 31 on a 2-core AMD EPYC, bench/data_loading.py):
+decoding a batch's two 256x256 PNG frames and masks and drawing its two label maps takes a
+few milliseconds, about 1 % of a `cpu` preset iteration; a `torch.utils.data` worker would
+compete with the training threads for the same two cores, and a uint8 cache of a 9,000-frame
+`paper` target would be tens of GB on disk for no measurable gain."""
 from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, Sequence
 
 import cv2
 import numpy as np
 
 from edn.core.errors import InputError
-from edn.core.keypoints import PARTS, read_sequence, scale_keypoints
+from edn.core.keypoints import PARTS, scale_keypoints
+from edn.core.openpose_json import read_sequence
 from edn.core.paths import FRAMES, KEYPOINTS, MASKS, frame_name
-from edn.core.skeleton import render_labels
+from edn.core.skeleton import render_label_map
 from edn.preparation.prepare import PreparedMeta
+
+PLATE_SAMPLE = 512  # frames, evenly spaced, the plate's fallback median looks at (at most)
+PLATE_BAND_BYTES = 64 << 20  # the float32 working set of the plate's median, per band of rows
 
 
 def person_cover(masks: np.ndarray, labels: np.ndarray, threshold: float = 0.3,
@@ -30,11 +43,18 @@ def person_cover(masks: np.ndarray, labels: np.ndarray, threshold: float = 0.3,
 
 def _free_median(frames: np.ndarray, person: np.ndarray) -> np.ndarray:
     """Per-pixel median over the frames where no person covers the pixel; NaN where the
-    person covers it in every frame."""
-    free = ~person[..., None]
+    person covers it in every frame. Computed in bands of rows, so that the float copy stays
+    under PLATE_BAND_BYTES whatever the number of frames and their size."""
+    n, h, w = person.shape
+    rows = max(1, PLATE_BAND_BYTES // max(1, n * w * frames.shape[-1] * 4))
+    out = np.empty((h, w, frames.shape[-1]), np.float32)
     with warnings.catch_warnings():  # all-NaN pixels are the caller's to fill
         warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmedian(np.where(free, frames.astype(np.float32), np.nan), axis=0)
+        for y in range(0, h, rows):
+            band = slice(y, y + rows)
+            free = ~person[:, band, :, None]
+            out[band] = np.nanmedian(np.where(free, frames[:, band].astype(np.float32), np.nan), axis=0)
+    return out
 
 
 def background_plate(frames: np.ndarray, person: np.ndarray, recent: int | None = None) -> np.ndarray:
@@ -58,41 +78,104 @@ def background_plate(frames: np.ndarray, person: np.ndarray, recent: int | None 
     return plate
 
 
+def plate_sample(frames: int, recent: int | None, sample: int = PLATE_SAMPLE) -> list[int]:
+    """The frames the plate is made from, in order: at most ``sample`` evenly spaced over all
+    ``frames``, and every one of the last ``recent`` (which ``background_plate`` then takes
+    as its last ``recent``); all of them when there are no more than ``sample``."""
+    spread = np.linspace(0, frames - 1, min(sample, frames)).round().astype(int)
+    last = range(max(0, frames - recent), frames) if recent else range(0)
+    return sorted({*spread.tolist(), *last})
+
+
+class FrameReader(Protocol):
+    """Where a target set's pixels come from: frame i (RGB, (h, w, 3)) and its person mask
+    (person probability x 255, (h, w)), both uint8 at the set's size."""
+
+    def frame(self, i: int) -> np.ndarray: ...
+
+    def mask(self, i: int) -> np.ndarray: ...
+
+
+@dataclass
+class PreparedFrames:
+    """A prepared set's frames ``first``.. (``count`` of them) from its PNGs, resized to
+    ``size`` (w, h); masks of zeros for a set prepared without masks."""
+    folder: Path
+    size: tuple[int, int]
+    first: int
+    count: int
+    masks: bool
+
+    def _read(self, folder: str, i: int, flags: int) -> np.ndarray:
+        if not 0 <= i < self.count:
+            raise IndexError(f"frame {i} of {self.count}")
+        image = cv2.imread(str(self.folder / folder / frame_name(self.first + i)), flags)
+        if image is None:
+            raise InputError(f"missing or unreadable {folder[:-1]} {self.first + i} in {self.folder / folder}")
+        return cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
+
+    def frame(self, i: int) -> np.ndarray:
+        return cv2.cvtColor(self._read(FRAMES, i, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+    def mask(self, i: int) -> np.ndarray:
+        if not self.masks:
+            return np.zeros(self.size[::-1], np.uint8)
+        return self._read(MASKS, i, cv2.IMREAD_GRAYSCALE)
+
+
 @dataclass
 class TargetSet:
-    """A prepared set resized to the training size (w, h): uint8 arrays in memory."""
+    """A prepared set at the training size (w, h): keypoints in memory, pixels from
+    ``reader`` when asked for (``frames``, ``masks``, ``labels`` of some indices)."""
     folder: Path
-    meta: PreparedMeta
+    meta: PreparedMeta | None
     size: tuple[int, int]
-    frames: np.ndarray     # (N, h, w, 3) RGB
-    labels: np.ndarray     # (N, h, w, 3) RGB label maps
-    masks: np.ndarray      # (N, h, w) float32 person probability (zeros without masks)
-    keypoints: np.ndarray  # (N, 18 or 130, 3) in training pixels
+    span: range                     # the prepared set's frames it holds
+    keypoints: np.ndarray           # (N, 18 or 130, 3) in training pixels
+    prepared_keypoints: np.ndarray  # the same in the prepared frames' pixels
+    parts: tuple[str, ...]          # what the label maps draw
+    reader: FrameReader
 
     @classmethod
-    def load(cls, folder: str | Path, size: tuple[int, int],
-             frame_range: range | None = None, parts: tuple[str, ...] = PARTS) -> "TargetSet":
-        """The set at ``size`` (w, h), its label maps drawing those of ``parts`` it has."""
+    def load(cls, folder: str | Path, size: tuple[int, int], frame_range: range | None = None,
+             parts: tuple[str, ...] = PARTS, meta: PreparedMeta | None = None) -> "TargetSet":
+        """The set's frames ``frame_range`` (a step-1 range; all by default) at ``size``
+        (w, h), its label maps drawing those of ``parts`` it has; ``meta``: its meta.json
+        when the caller has read it already."""
         folder = Path(folder)
-        meta = PreparedMeta.load(folder)
-        keypoints = read_sequence(folder / KEYPOINTS)
-        indices = list(frame_range if frame_range is not None else range(meta.frames))
-        frames, masks = [], []
-        for i in indices:
-            image = cv2.imread(str(folder / FRAMES / frame_name(i)), cv2.IMREAD_COLOR)
-            if image is None:
-                raise InputError(f"missing frame {i} in {folder / FRAMES}")
-            frames.append(cv2.resize(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), size,
-                                     interpolation=cv2.INTER_AREA))
-            if meta.masks:
-                m = cv2.imread(str(folder / MASKS / frame_name(i)), cv2.IMREAD_GRAYSCALE)
-                masks.append(cv2.resize(m, size, interpolation=cv2.INTER_AREA).astype(np.float32) / 255)
-            else:
-                masks.append(np.zeros(size[::-1], np.float32))
-        kp = scale_keypoints(keypoints[indices], meta.size, size)
-        return cls(folder, meta, size, np.stack(frames), render_labels(kp, size, parts),
-                   np.stack(masks), kp)
+        meta = meta or PreparedMeta.load(folder)
+        span = frame_range if frame_range is not None else range(meta.frames)
+        if span.step != 1 or span.start < 0 or span.stop > meta.frames:
+            raise ValueError(f"frames {span} are not a span of the set's {meta.frames}")
+        prepared = read_sequence(folder / KEYPOINTS)[span.start:span.stop]
+        return cls(folder, meta, size, span, scale_keypoints(prepared, meta.size, size), prepared,
+                   parts, PreparedFrames(folder, size, span.start, len(span), meta.masks))
+
+    def __len__(self) -> int:
+        return len(self.keypoints)
+
+    def frames(self, indices: Sequence[int]) -> np.ndarray:
+        """(len(indices), h, w, 3) uint8 RGB."""
+        return np.stack([self.reader.frame(int(i)) for i in indices])
+
+    def masks(self, indices: Sequence[int]) -> np.ndarray:
+        """(len(indices), h, w) float32 person probability (zeros without masks)."""
+        return np.stack([self.reader.mask(int(i)) for i in indices]).astype(np.float32) / 255
+
+    def labels(self, indices: Sequence[int]) -> np.ndarray:
+        """(len(indices), h, w, 3) uint8 label maps, drawn from the keypoints."""
+        hw = (self.size[1], self.size[0])
+        return np.stack([render_label_map(self.keypoints[int(i)], hw, parts=self.parts)
+                         for i in indices])
 
     def plate(self, recent: int | None = None) -> np.ndarray:
-        """The background plate (``background_plate``), favouring the last ``recent`` frames."""
-        return background_plate(self.frames, person_cover(self.masks, self.labels), recent)
+        """The background plate (``background_plate``), favouring the last ``recent`` frames,
+        from ``plate_sample`` of the frames: the same as from all of them up to PLATE_SAMPLE
+        frames, and bounded in memory beyond."""
+        picks = plate_sample(len(self), recent)
+        frames = np.empty((len(picks), self.size[1], self.size[0], 3), np.uint8)
+        person = np.empty((len(picks), self.size[1], self.size[0]), bool)
+        for k, i in enumerate(picks):
+            frames[k] = self.reader.frame(i)
+            person[k] = person_cover(self.masks([i]), self.labels([i]))[0]
+        return background_plate(frames, person, recent)

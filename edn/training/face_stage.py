@@ -24,8 +24,8 @@ from torchvision.transforms.v2.functional import gaussian_blur
 
 from edn.core.config import Config
 from edn.core.errors import ConfigError
+from edn.core.face_box import face_box_side, face_crop_box
 from edn.core.runtime import Precision
-from edn.core.skeleton import face_box_side
 from edn.core.window import Box, crop
 from edn.models.build import build_generator, load_weights
 from edn.models.discriminator import MultiscaleDiscriminator
@@ -33,7 +33,6 @@ from edn.models.face import (
     add_residual,
     build_face_generator,
     check_face_crop_size,
-    face_crop_box,
     refine_faces,
 )
 from edn.models.generator import generator_input
@@ -139,7 +138,7 @@ class FaceStage(Stage):
         pred_fake, pred_real = split_batch(self.face_discriminator(both))
         terms = {"g_gan": lsgan_loss(pred_fake, True)}
         if self.wants("g_feat"):
-            terms["g_feat"] = feature_matching_loss(pred_fake, pred_real, 1.0)
+            terms["g_feat"] = feature_matching_loss(pred_fake, pred_real)
         if self.wants("g_vgg") and self.vgg is not None:
             terms["g_vgg"] = self.vgg(face, real)
         if self.wants("g_l1"):

@@ -13,13 +13,11 @@ from torch import nn
 
 from edn.core.config import Config, LossConfig, TrainConfig
 from edn.core.errors import ConfigError
+from edn.core.face_box import face_box_side
 from edn.core.runtime import Precision, to_memory_format
-from edn.core.skeleton import face_box_side
-from edn.core.window import crop
 from edn.models.build import build_discriminator, build_generator, load_weights
-from edn.models.face import face_crop_box
 from edn.models.generator import LocalEnhancer, generator_input
-from edn.models.losses import VGGLoss, feature_matching_loss, lsgan_loss
+from edn.models.losses import VGGLoss, face_l1, feature_matching_loss, lsgan_loss
 from edn.models.winograd import use_winograd
 from edn.training.stage import FramePair, Stage, body_frames, run_generator, split_batch
 
@@ -31,20 +29,6 @@ def judged(labels: tuple[torch.Tensor, torch.Tensor], frames: tuple[torch.Tensor
     if temporal:
         return torch.cat([*labels, *frames], 1)
     return torch.cat([torch.cat(labels, 0), torch.cat(frames, 0)], 1)
-
-
-def face_l1(fake: torch.Tensor, real: torch.Tensor, keypoints: np.ndarray,
-            side: int | None = None) -> torch.Tensor:
-    """Mean L1 between ``fake`` and ``real`` (B, C, H, W) over each frame's face box (the face
-    stage's crop of ``keypoints`` (B, K, 3), side ``side``); frames without a face in the image
-    do not count, and a batch without any face gives 0."""
-    size = (fake.shape[-2], fake.shape[-1])
-    boxes = [face_crop_box(k, size, side) for k in keypoints]
-    kept = [i for i, box in enumerate(boxes) if box is not None]
-    if not kept:
-        return fake.new_zeros((), dtype=torch.float32)
-    faces = [boxes[i] for i in kept]
-    return (crop(fake[kept].float(), faces) - crop(real[kept].float(), faces)).abs().mean()
 
 
 class TemporalPix2PixHD(Stage):
@@ -131,7 +115,7 @@ class TemporalPix2PixHD(Stage):
         pred_fake, pred_real = split_batch(self.discriminator(torch.cat([fake, real], 0)))
         terms = {"g_gan": lsgan_loss(pred_fake, True)}
         if self.wants("g_feat"):
-            terms["g_feat"] = feature_matching_loss(pred_fake, pred_real, 1.0)
+            terms["g_feat"] = feature_matching_loss(pred_fake, pred_real)
         fakes = torch.cat([fake_t, fake_t1], 0)
         reals = torch.cat([pair.real_t, pair.real_t1], 0)
         if self.wants("g_vgg") and self.vgg is not None:

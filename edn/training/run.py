@@ -14,8 +14,8 @@ import torch
 
 from edn.core.config import Config
 from edn.core.errors import RunError, UserError
-from edn.core.keypoints import PARTS, read_sequence, scale_keypoints
-from edn.core.paths import CHECKPOINT, CONFIG, KEYPOINTS, META, TARGET, TARGET_SET, stage_checkpoint
+from edn.core.keypoints import PARTS
+from edn.core.paths import CHECKPOINT, CONFIG, META, TARGET, TARGET_SET, stage_checkpoint
 from edn.core.run import TargetInfo, load_checkpoint, run_lock
 from edn.core.runtime import pick_device
 from edn.core.window import window_size
@@ -146,15 +146,15 @@ def training_end(options: RunOptions, frames: int) -> int:
     return asked if asked is not None else frames
 
 
-def measure_target(prepared: Path, meta: PreparedMeta, frames: tuple[int, int],
-                   size: tuple[int, int], window_multiple: int | None) -> TargetInfo:
-    """target.json of a run on ``frames`` of ``prepared`` at the model ``size``; with
+def measure_target(target: TargetSet, window_multiple: int | None) -> TargetInfo:
+    """target.json of a run on ``target`` (the frames trained on, at the model's size); with
     ``window_multiple`` (the generator's stride) the person window's size too."""
-    trained = read_sequence(prepared / KEYPOINTS)[frames[0]:frames[1]]
+    assert target.meta is not None, "a run trains on a prepared set"
     window = None if window_multiple is None else window_size(
-        scale_keypoints(trained, meta.size, size), size, window_multiple)
-    return TargetInfo(str(prepared.resolve()), frames, meta.size, size, meta.fps,
-                      ankle_stats(trained).to_dict(), window)
+        target.keypoints, target.size, window_multiple)
+    return TargetInfo(str(target.folder.resolve()), (target.span.start, target.span.stop),
+                      target.meta.size, target.size, target.meta.fps,
+                      ankle_stats(target.prepared_keypoints).to_dict(), window)
 
 
 def start_run(options: RunOptions) -> Trainer:
@@ -172,10 +172,9 @@ def start_run(options: RunOptions) -> Trainer:
     stage = cfg.train.stages[options.stage]
     size = (stage.width, stage.height)
     end = training_end(options, meta.frames)
-    target = TargetSet.load(prepared, size, range(0, end), tuple(cfg.data.parts))
+    target = TargetSet.load(prepared, size, range(0, end), tuple(cfg.data.parts), meta)
     stride = 2 ** (cfg.generator.n_downsampling + stage.n_local_enhancers)
-    info = measure_target(prepared, meta, (0, end), size,
-                          stride if cfg.generator.person_window else None)
+    info = measure_target(target, stride if cfg.generator.person_window else None)
     plate: np.ndarray | None = target.plate(cfg.data.plate_frames) if cfg.generator.composite else None
     trainer = Trainer(cfg, target, options.run_dir, device, stage=options.stage, seed=options.seed,
                       plate=plate, window=info.window, weights=options.weights)

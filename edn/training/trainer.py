@@ -98,7 +98,7 @@ class Trainer:
         # Pair i is frames (i, i + 1), cut at origins[i] with a person window; the stage
         # trains on the pairs it says it does (the face stage: those showing a face).
         kp = target.keypoints
-        pairs = range(len(target.frames) - 1)
+        pairs = range(len(target) - 1)
         self.origins = [window_origin((kp[i], kp[i + 1]), window, target.size)
                         for i in pairs] if window is not None else None
         w, h = self.pair_size
@@ -156,27 +156,27 @@ class Trainer:
         return pose if self.origins is None else shift_keypoints(pose, self.origins[i])
 
     def batch(self, iteration: int) -> FramePair:
+        """The pairs of ``iteration``'s batch, read from the target set (``TargetSet``: from
+        disk, a batch at a time)."""
         idx = self.pairs[batch_indices(iteration, self.cfg.train.batch_size, len(self.pairs),
                                        self.seed, self.dist.rank, self.dist.world_size)]
         t = self.target
         keypoints = np.stack([self.pair_keypoints(i) for i in idx])
-        if self.window is None or self.origins is None:
-            return FramePair(to_tensor(t.labels[idx]), to_tensor(t.labels[idx + 1]),
-                             to_tensor(t.frames[idx]), to_tensor(t.frames[idx + 1]),
-                             torch.from_numpy(t.masks[idx])[:, None],
-                             torch.from_numpy(t.masks[idx + 1])[:, None], keypoints)
-        boxes = [window_box(self.origins[i], self.window) for i in idx]
-
-        def cut(images: np.ndarray) -> np.ndarray:
-            return np.stack([im[y0:y1, x0:x1] for im, (x0, y0, x1, y1) in zip(images, boxes)])
-
-        plate = self.model.generator.plate
-        assert isinstance(plate, torch.Tensor), "person windows need a composite generator"
-        return FramePair(to_tensor(cut(t.labels[idx])), to_tensor(cut(t.labels[idx + 1])),
-                         to_tensor(cut(t.frames[idx])), to_tensor(cut(t.frames[idx + 1])),
-                         torch.from_numpy(cut(t.masks[idx]))[:, None],
-                         torch.from_numpy(cut(t.masks[idx + 1]))[:, None], keypoints,
-                         crop(plate.expand(len(idx), -1, -1, -1), boxes))
+        both = np.concatenate([idx, idx + 1])  # frames t, then frames t + 1
+        labels, frames, masks = t.labels(both), t.frames(both), t.masks(both)
+        plate = None
+        if self.window is not None and self.origins is not None:
+            boxes = [window_box(self.origins[i], self.window) for i in idx] * 2
+            labels, frames, masks = (
+                np.stack([im[y0:y1, x0:x1] for im, (x0, y0, x1, y1) in zip(images, boxes)])
+                for images in (labels, frames, masks))
+            generator_plate = self.model.generator.plate
+            assert isinstance(generator_plate, torch.Tensor), "person windows need a composite generator"
+            plate = crop(generator_plate.expand(len(idx), -1, -1, -1), boxes[:len(idx)])
+        b = len(idx)
+        masks_t = torch.from_numpy(masks)[:, None]
+        return FramePair(to_tensor(labels[:b]), to_tensor(labels[b:]), to_tensor(frames[:b]),
+                         to_tensor(frames[b:]), masks_t[:b], masks_t[b:], keypoints, plate)
 
     def plan_minutes(self, minutes: float, probe: int = 5) -> None:
         """Fit the planned length (and so the LR decay) into ``minutes`` from the speed of a
@@ -272,9 +272,9 @@ class Trainer:
     def preview(self, frames: int = 3) -> torch.Tensor:
         """(frames, 3, H, 3W) in [0, 1]: label | generated (sequentially) | real."""
         t = self.target
-        idx = np.linspace(0, len(t.frames) - 2, frames).astype(int)
-        labels = to_tensor(t.labels[idx]).to(self.device)
+        idx = np.linspace(0, len(t) - 2, frames).astype(int)
+        labels = to_tensor(t.labels(idx)).to(self.device)
         fake = self.model.generate(labels, torch.zeros_like(labels), t.keypoints[idx])
-        real = to_tensor(t.frames[idx]).to(self.device)
+        real = to_tensor(t.frames(idx)).to(self.device)
         return torch.cat([labels, fake.float(), real], 3).add(1).div(2).clamp(0, 1).cpu()
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from edn.core.errors import InputError
-from edn.core.keypoints import NUM_JOINTS, list_json_files, read_sequence
+from edn.core.keypoints import NUM_JOINTS
+from edn.core.openpose_json import list_json_files, read_sequence
 from edn.core.paths import KEYPOINTS, META, WORLD_LANDMARKS
 from edn.core.video import open_frames
 from edn.preparation.prepare import PreparedMeta

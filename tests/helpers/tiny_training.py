@@ -1,6 +1,6 @@
 """A tiny model and target set for training tests; run under torchrun it is the DDP worker:
 
-    python -m torch.distributed.run --nproc_per_node 2 tests/tiny_training.py OUT_DIR ITERS
+    python -m torch.distributed.run --nproc_per_node 2 -m tests.helpers.tiny_training OUT_DIR ITERS
 
 each rank trains ITERS iterations (batch 1 per rank) and saves its generator to
 OUT_DIR/rank{R}.pt.
@@ -8,15 +8,14 @@ OUT_DIR/rank{R}.pt.
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from edn.core.config import (  # noqa: E402
+from edn.core.config import (
     Config,
     DataConfig,
     DiscriminatorConfig,
@@ -26,13 +25,26 @@ from edn.core.config import (  # noqa: E402
     StageConfig,
     TrainConfig,
 )
-from edn.core.keypoints import write_sequence  # noqa: E402
-from edn.core.skeleton import render_labels  # noqa: E402
-from edn.preparation.prepare import PreparedMeta  # noqa: E402
-from edn.preparation.target_set import TargetSet  # noqa: E402
-from edn.training.trainer import Trainer  # noqa: E402
+from edn.core.keypoints import PARTS
+from edn.core.openpose_json import write_sequence
+from edn.preparation.prepare import PreparedMeta
+from edn.preparation.target_set import TargetSet
+from edn.training.trainer import Trainer
 
 SIZE = 32
+
+
+@dataclass
+class ArrayFrames:
+    """A target set's pixels held in memory (``edn.preparation.target_set.FrameReader``)."""
+    images: np.ndarray  # (N, h, w, 3) uint8 RGB
+    masks: np.ndarray   # (N, h, w) uint8
+
+    def frame(self, i: int) -> np.ndarray:
+        return self.images[i]
+
+    def mask(self, i: int) -> np.ndarray:
+        return self.masks[i]
 
 
 def tiny_config(fast: bool = True, batch_size: int = 1, composite: bool = True,
@@ -80,8 +92,8 @@ def tiny_target(frames: int = 8, scale: int = 1) -> TargetSet:
     masks = [cv2.resize(m, (size, size), interpolation=cv2.INTER_NEAREST) for m in masks]
     keypoints = np.stack(kps)
     keypoints[..., :2] *= scale
-    return TargetSet(Path("."), None, (size, size), np.stack(images),
-                     render_labels(keypoints, (size, size)), np.stack(masks), keypoints)
+    return TargetSet(Path("."), None, (size, size), range(frames), keypoints, keypoints, PARTS,
+                     ArrayFrames(np.stack(images), (np.stack(masks) * 255).astype(np.uint8)))
 
 
 def write_prepared(folder: Path, frames: int = 12) -> None:
@@ -89,9 +101,10 @@ def write_prepared(folder: Path, frames: int = 12) -> None:
     target = tiny_target(frames)
     (folder / "frames").mkdir(parents=True)
     (folder / "masks").mkdir()
-    for i, (image, mask) in enumerate(zip(target.frames, target.masks)):
+    for i in range(frames):
+        image, mask = target.reader.frame(i), target.reader.mask(i)
         cv2.imwrite(str(folder / "frames" / f"{i:06d}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-        cv2.imwrite(str(folder / "masks" / f"{i:06d}.png"), (mask * 255).astype(np.uint8))
+        cv2.imwrite(str(folder / "masks" / f"{i:06d}.png"), mask)
     kp = target.keypoints.copy()
     kp[:, 13] = kp[:, 10] + (4, 0, 0)  # a second ankle, so normalization has statistics
     kp[:, 13, 2] = 1

@@ -1,0 +1,137 @@
+"""Real-length videos in constant memory: target sets read from disk a batch at a time, the
+plate from a bounded sample, transfer frame by frame, interrupted outputs never resumed."""
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edn.core.io import staged_dir
+from edn.core.keypoints import PARTS, scale_keypoints
+from edn.core.openpose_json import read_sequence, write_sequence
+from edn.core.skeleton import render_labels
+from edn.evaluation.metrics import nearest_skeleton, skeleton_distance
+from edn.preparation.prepare import PreparedMeta
+from edn.preparation.target_set import PLATE_SAMPLE, TargetSet, plate_sample
+from tests.helpers.tiny_training import tiny_config, tiny_target, write_prepared
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_target_set_reads_each_frame_as_the_set_holds_it(tmp_path):
+    write_prepared(tmp_path / "set", frames=12)
+    target = TargetSet.load(tmp_path / "set", (64, 48), range(2, 10))
+    assert len(target) == 8 and target.span == range(2, 10)
+    image = cv2.imread(str(tmp_path / "set/frames/000005.png"))
+    expected = cv2.resize(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), (64, 48), interpolation=cv2.INTER_AREA)
+    np.testing.assert_array_equal(target.frames([3]), expected[None])
+    mask = cv2.resize(cv2.imread(str(tmp_path / "set/masks/000005.png"), cv2.IMREAD_GRAYSCALE),
+                      (64, 48), interpolation=cv2.INTER_AREA)
+    np.testing.assert_array_equal(target.masks([3])[0], mask.astype(np.float32) / 255)
+    kp = read_sequence(tmp_path / "set/keypoints")[2:10]
+    np.testing.assert_array_equal(target.prepared_keypoints, kp)
+    np.testing.assert_array_equal(target.keypoints, scale_keypoints(kp, (32, 32), (64, 48)))
+    np.testing.assert_array_equal(target.labels([0, 7]),
+                                  render_labels(target.keypoints[[0, 7]], (64, 48), PARTS))
+    with pytest.raises(IndexError):
+        target.frames([8])
+    with pytest.raises(ValueError, match="not a span"):
+        TargetSet.load(tmp_path / "set", (32, 32), range(0, 13))
+
+
+def test_plate_comes_from_a_bounded_sample_that_keeps_the_recent_frames():
+    assert plate_sample(300, 60) == list(range(300))  # short sets: every frame
+    picks = plate_sample(9000, 60)
+    assert len(picks) <= PLATE_SAMPLE + 60 and picks == sorted(set(picks))
+    assert picks[-60:] == list(range(8940, 9000)) and picks[0] == 0
+    assert len(plate_sample(9000, None)) == PLATE_SAMPLE
+    # the in-memory plate of the tiny set, from the same frames, is what it was
+    target = tiny_target(frames=8)
+    assert target.plate().shape == (32, 32, 3)
+
+
+def test_nearest_skeleton_in_chunks_is_the_whole_argmin():
+    rng = np.random.default_rng(0)
+    train, query = rng.uniform(0, 100, (50, 18, 3)), rng.uniform(0, 100, (37, 18, 3))
+    whole = skeleton_distance(query, train).argmin(axis=1)
+    np.testing.assert_array_equal(nearest_skeleton(train, query, pairs=120), whole)
+
+
+def test_an_interrupted_output_is_removed_and_made_again(tmp_path, caplog):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    left = tmp_path / f".set.partial-{dead}-abc"
+    left.mkdir()
+    (left / "meta.json").write_text("{}")
+    live = tmp_path / f".set.partial-{os.getpid()}-xyz"  # being written by a live process
+    live.mkdir()
+    with caplog.at_level(logging.WARNING), staged_dir(tmp_path / "set") as tmp:
+        (tmp / "meta.json").write_text("{}")
+    assert not left.exists() and live.exists() and (tmp_path / "set" / "meta.json").is_file()
+    assert "interrupted" in caplog.text and "not resumed" in caplog.text
+
+
+def _peak_rss_mb(args: list[str]) -> float:
+    """Run ``python args`` from the checkout; its peak RSS in MB (the kernel's, os.wait4)."""
+    err = tempfile.TemporaryFile()
+    pid = os.posix_spawn(sys.executable, [sys.executable, *args],
+                         dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1"),
+                         file_actions=[(os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+                                       (os.POSIX_SPAWN_DUP2, err.fileno(), 2)])
+    _, status, usage = os.wait4(pid, 0)
+    err.seek(0)
+    assert os.waitstatus_to_exitcode(status) == 0, err.read().decode()[-2000:]
+    return usage.ru_maxrss / 1024
+
+
+def looped_prepared(base: Path, folder: Path, frames: int) -> None:
+    """A prepared set of ``frames`` frames: ``base``'s in a loop, its images as links."""
+    meta = PreparedMeta.load(base)
+    for sub in ("frames", "masks"):
+        (folder / sub).mkdir(parents=True)
+        for i in range(frames):
+            (folder / sub / f"{i:06d}.png").symlink_to(base / sub / f"{i % meta.frames:06d}.png")
+    poses = read_sequence(base / "keypoints")
+    write_sequence(folder / "keypoints", poses[np.arange(frames) % len(poses)], "loop")
+    meta.frames = meta.frames_with_person = frames
+    meta.save(folder)
+
+
+def test_transfer_memory_does_not_grow_with_the_source(tmp_path):
+    """600 frames at 256x256 against 60: holding the video's label maps, frames and source
+    frames, as the transfer once did, costs about 0.6 MB a frame (over 300 MB here)."""
+    from edn.core.config import StageConfig
+    side = 256
+    base = tmp_path / "base"
+    write_prepared(base, frames=8)
+    for sub in ("frames", "masks"):  # at the model's size, so the images are a real cost
+        for p in (base / sub).iterdir():
+            image = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
+            cv2.imwrite(str(p), cv2.resize(image, (side, side), interpolation=cv2.INTER_NEAREST))
+    poses = read_sequence(base / "keypoints")
+    write_sequence(base / "keypoints", scale_keypoints(poses, (32, 32), (side, side)), "tiny")
+    meta = PreparedMeta.load(base)
+    meta.size = meta.original_size = (side, side)
+    meta.crop_box = (0, 0, side, side)
+    meta.save(base)
+    looped_prepared(base, tmp_path / "source", 600)
+    cfg = tiny_config()
+    cfg.data.prepared_size = side
+    cfg.train.stages = [StageConfig(side, side, 0, iterations=1, decay_iterations=0)]
+    cfg.save(tmp_path / "cfg.json")
+    weights = tmp_path / "weights"
+    subprocess.run([sys.executable, "main/train.py", "--target", str(tmp_path / "source"), "--name", "t",
+                    "--config", str(tmp_path / "cfg.json"), "--iters", "1", "--weights-dir",
+                    str(weights), "--quiet"], cwd=ROOT, check=True, capture_output=True,
+                   env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    peaks = {n: _peak_rss_mb(["main/test.py", "--name", "t", "--weights-dir", str(weights),
+                              "--source", str(tmp_path / "source"), "-o", str(tmp_path / f"out{n}"),
+                              "--frames", str(n), "--no-normalize", "--quiet"])
+             for n in (60, 600)}
+    assert len(list((tmp_path / "out600" / "frames").iterdir())) == 600
+    assert peaks[600] - peaks[60] < 60, peaks
