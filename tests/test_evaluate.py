@@ -14,7 +14,7 @@ from edn.evaluation.metrics import (
     region_scores,
     ssim,
 )
-from tests.test_keypoints import coco18_person
+from tests.helpers.poses import coco18_person
 
 
 class NobodyFound:

@@ -15,7 +15,7 @@ from edn.core.video import Mp4Writer, open_frames
 from edn.evaluation.pose_metrics import pck
 from edn.preparation.prepare import PreparedMeta, keypoints_to_original
 from tests.helpers.tiny_training import noise_video
-from tests.test_tracking import RectangleDetector, frame_with
+from tests.helpers.detectors import RectangleDetector, frame_with
 
 ROOT = Path(__file__).resolve().parents[1]
 TRIAL = (ROOT.parent / "shared/data/pose2sim/Pose2Sim/S00_Demo_BatchSession/"

@@ -2,7 +2,7 @@ import numpy as np
 
 from edn.core.keypoints import J, flip_left_right
 from pose_detector.filtering import fix_side_swaps, median_filter, side_swap_path
-from tests.test_keypoints import coco18_person
+from tests.helpers.poses import coco18_person
 
 
 def walking_track(n: int = 40) -> np.ndarray:

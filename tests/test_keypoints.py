@@ -15,24 +15,11 @@ from edn.core.openpose_json import (
     write_openpose_json,
     write_sequence,
 )
+from tests.helpers.poses import coco18_person
+
 
 TRIAL = (Path(__file__).resolve().parents[2] / "shared/data/pose2sim/Pose2Sim/S00_Demo_BatchSession/"
          "S00_P00_SingleParticipant/S00_P00_T01_BalancingTrial")
-
-
-def coco18_person(dx: float = 0.0) -> np.ndarray:
-    """A standing person facing the camera (their right on the image's left)."""
-    xy = {
-        "nose": (50, 10), "r_eye": (47, 8), "l_eye": (53, 8), "r_ear": (44, 10), "l_ear": (56, 10),
-        "r_shoulder": (40, 25), "l_shoulder": (60, 25), "r_elbow": (35, 40), "l_elbow": (65, 40),
-        "r_wrist": (33, 55), "l_wrist": (67, 55), "r_hip": (44, 60), "l_hip": (56, 60),
-        "r_knee": (43, 80), "l_knee": (57, 80), "r_ankle": (42, 100), "l_ankle": (58, 100),
-    }
-    pose = np.zeros((18, 3), np.float32)
-    for name, (x, y) in xy.items():
-        pose[J[name]] = (x + dx, y, 0.9)
-    pose[J["neck"]] = (50 + dx, 25, 0.9)
-    return pose
 
 
 def test_coco17_to_coco18_builds_neck_and_reorders():

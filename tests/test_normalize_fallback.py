@@ -16,7 +16,8 @@ from edn.preparation.normalize import (
     frame_measures,
     identity_jumps,
 )
-from tests.test_normalize import figure, load_cli, source_walk, transform_like_target, write_prepared
+from tests.helpers.normalize_cli import load_cli, write_prepared
+from tests.helpers.poses import figure, source_walk, transform_like_target
 
 DATA = Path(__file__).resolve().parents[2] / "shared/data"
 SPORTS2D = DATA / "sports2d_pypi/Sports2D/Demo/demo.mp4"

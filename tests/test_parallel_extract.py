@@ -12,7 +12,7 @@ from pose_detector.extract import (
     chunk_starts,
     extract_track,
 )
-from tests.test_tracking import RectangleDetector, frame_with
+from tests.helpers.detectors import RectangleDetector, frame_with
 
 
 class ParallelRectangleDetector(RectangleDetector):
