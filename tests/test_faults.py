@@ -320,6 +320,34 @@ def test_kill_9_anywhere_then_resume_ends_bit_for_bit_where_an_uninterrupted_run
     assert not list(run_dir.glob(".checkpoint.tmp-*")) and not (run_dir / LOCK).exists()
 
 
+DEMO_VIDEO = ROOT / ".cache/demo/videos/cam03.mp4"  # make test fetches it
+
+
+@pytest.mark.skipif(not DEMO_VIDEO.is_file(), reason="the demo videos are missing (make demo-data)")
+def test_a_killed_preparation_is_made_again_never_half_used(tmp_path):
+    """kill -9 while a preparation writes its frames: no set appears, and the next run says
+    it starts again and makes the whole set."""
+    out = tmp_path / "set"
+    p = subprocess.Popen([sys.executable, "data/video2data.py", str(DEMO_VIDEO), "-o", str(out),
+                          "--size", "128", "--quiet"], cwd=ROOT,
+                         env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not list(tmp_path.glob(".set.partial-*/frames/000010.png")):  # the second pass
+        assert p.poll() is None and time.time() < deadline, "the preparation ended before it was killed"
+        time.sleep(0.02)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    assert not out.exists() and list(tmp_path.glob(".set.partial-*"))
+    r = run("main/train.py", "--target", str(out), "--name", "r", "--weights-dir",
+            str(tmp_path / "w"), "--iters", "1")
+    one_line_error(r, "no such file or folder")  # nothing trains on the half set
+    r = run("data/video2data.py", str(DEMO_VIDEO), "-o", str(out), "--size", "128", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert "interrupted run" in r.stderr and "starting again" in r.stderr
+    assert len(list((out / "frames").iterdir())) == 100 and not list(tmp_path.glob(".set.partial-*"))
+
+
 def _saved_at(run_dir: Path, iteration: int, timeout: float = 60.0) -> float:
     """The time at which the run's checkpoint reached ``iteration`` (polled every 10 ms)."""
     deadline = time.time() + timeout
