@@ -79,11 +79,11 @@ def test_json_files_are_named_like_openposes(tmp_path, monkeypatch):
                          "--no-smooth"]) == 0
     assert [p.name for p in list_json_files(tmp_path / "v")] == [
         f"walk_{i:012d}_keypoints.json" for i in range(4)]
-    assert [p.stem for p in open_frames(images).images] == ["a", "a-1", "img_10", "img_2"]
+    assert [p.stem for p in open_frames(images).images] == ["a", "a-1", "img_2", "img_10"]
     assert [p.name for p in list_json_files(tmp_path / "i")] == [
-        "a_keypoints.json", "a-1_keypoints.json", "img_10_keypoints.json", "img_2_keypoints.json"]
+        "a_keypoints.json", "a-1_keypoints.json", "img_2_keypoints.json", "img_10_keypoints.json"]
     necks = read_sequence(tmp_path / "i")[:, J["neck"], 0]  # the boxes' centres: 130 + 20 i
-    np.testing.assert_allclose(necks, [190, 170, 150, 130], atol=1.5)
+    np.testing.assert_allclose(necks, [190, 170, 130, 150], atol=1.5)
 
 
 def test_refuses_to_overwrite_a_folder_with_other_files(tmp_path):

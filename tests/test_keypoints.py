@@ -1,10 +1,12 @@
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 from edn.core.errors import InputError
+from edn.core.video import open_frames
 from edn.core.keypoints import COCO18_NAMES, FLIP_INDEX, J, flip_left_right, to_coco18, torso_size
 from edn.core.openpose_json import (
     json_name,
@@ -75,16 +77,23 @@ def test_json_round_trip_and_openpose_naming(tmp_path):
 
 
 def test_image_folder_files_are_named_by_the_images_and_read_in_their_order(tmp_path):
-    stems = ["a", "a-1", "img_10", "img_2", "left"]  # an image folder's order (open_frames)
+    stems = ["1", "2", "10", "a", "a-1", "img_2", "img_10", "left"]  # as open_frames orders them
     poses = np.stack([coco18_person(dx=i) for i in range(len(stems))])
     paths = write_sequence(tmp_path, poses, "folder", names=stems)
     assert [p.name for p in paths] == [json_name(s) for s in stems] == [
-        "a_keypoints.json", "a-1_keypoints.json", "img_10_keypoints.json", "img_2_keypoints.json",
-        "left_keypoints.json"]
-    assert list_json_files(tmp_path) == paths
+        "1_keypoints.json", "2_keypoints.json", "10_keypoints.json", "a_keypoints.json",
+        "a-1_keypoints.json", "img_2_keypoints.json", "img_10_keypoints.json", "left_keypoints.json"]
+    assert list_json_files(tmp_path) == paths  # real OpenPose on ffmpeg's %d.png frames too
     np.testing.assert_allclose(read_sequence(tmp_path), poses, atol=1e-3)
-    with pytest.raises(InputError, match="two images are named 'a'"):
+    with pytest.raises(ValueError, match="2 names, 1 of them different"):
         write_sequence(tmp_path / "twice", poses[:2], "folder", names=["a", "a"])
+
+
+def test_an_image_folder_with_two_images_of_one_name_is_refused(tmp_path):
+    for name in ("a.png", "a.jpg", "b.png"):
+        cv2.imwrite(str(tmp_path / name), np.zeros((4, 4, 3), np.uint8))
+    with pytest.raises(InputError, match="two images in .* are named 'a'"):
+        open_frames(tmp_path)
 
 
 def test_video_names_of_any_age_read_in_frame_order(tmp_path):

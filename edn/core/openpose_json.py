@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
@@ -24,6 +23,7 @@ import numpy as np
 
 from edn.core.errors import InputError
 from edn.core.io import atomic_write_text
+from edn.core.paths import natural_key
 from edn.core.keypoints import (
     FACE,
     LEFT_HAND,
@@ -129,17 +129,18 @@ _FRAME_NUMBER = re.compile(r"(\d+)(?!.*\d)")
 
 def list_json_files(folder: str | os.PathLike) -> list[Path]:
     """The JSON files of a folder in frame order. OpenPose's names (``json_name``) sort by
-    what precedes ``_keypoints.json``, as text: a video's zero-padded frame numbers in order,
-    an image folder's files in the order of its images (``edn.core.video.open_frames``: by
-    name without the extension, so ``img_10`` before ``img_2``). Other tools' names follow
-    them, by the last number in the name (``v.9.json`` before ``v.10.json``), then by name."""
+    what precedes ``_keypoints.json``, as a person counts (``edn.core.paths.natural_key``): a
+    video's frame numbers, padded or not, in order, an image folder's files in the order of
+    its images (``edn.core.video.open_frames``: ``img_2`` before ``img_10``). Other tools'
+    names follow them, by the last number in the name (``v.9.json`` before ``v.10.json``),
+    then by name."""
     files = [p for p in Path(folder).iterdir() if p.suffix == ".json"]
 
-    def key(p: Path) -> tuple[int, str | int, str]:
+    def key(p: Path) -> tuple:
         if p.name.endswith(_SUFFIX):
-            return 0, p.name[:-len(_SUFFIX)], ""
+            return 0, natural_key(p.name[:-len(_SUFFIX)])
         m = _FRAME_NUMBER.search(p.stem)
-        return 1, int(m.group(1)) if m else -1, p.name
+        return 1, (int(m.group(1)) if m else -1, p.name)
 
     return sorted(files, key=key)
 
@@ -186,12 +187,9 @@ def write_sequence(folder: str | os.PathLike, poses: np.ndarray, stem: str,
     if names is None:
         files = [json_name(stem, i) for i in range(len(poses))]
     else:
-        if len(names) != len(poses):
-            raise ValueError(f"{len(names)} names for {len(poses)} frames")
-        twice = [name for name, count in Counter(names).items() if count > 1]
-        if twice:
-            raise InputError(f"two images are named {twice[0]!r} (with different extensions): "
-                             "their keypoint files would have the same name; rename one")
+        if len(names) != len(poses) or len(set(names)) != len(names):
+            raise ValueError(f"{len(names)} names, {len(set(names))} of them different, for "
+                             f"{len(poses)} frames")  # open_frames refuses repeated stems
         files = [json_name(name) for name in names]
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 # The weights folder: runs (weights/NAME/) and weights a user brings. One place decides it:
@@ -46,3 +47,15 @@ def frame_name(i: int) -> str:
     """The file of frame ``i`` in a prepared set's frames/ and masks/, and in a transfer's
     frames/, labels/ and source/."""
     return f"{i:06d}.png"
+
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(name: str) -> tuple[list[str | int], str]:
+    """Sort key of a file name as a person counts: digit runs compare as numbers (``img_2``
+    before ``img_10``, ``9.png`` before ``10.png``), the rest as text. The one order of an
+    image folder's frames and of their keypoint files."""
+    parts = _DIGITS.split(name)  # text, digits, text, ...: like with like at each place
+    return [int(p) if i % 2 else p for i, p in enumerate(parts)], name
+

@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from edn.core.errors import InputError
 from edn.core.io import atomic_write
+from edn.core.paths import natural_key
 
 log = logging.getLogger(__name__)
 TRUNCATED_HELP = ("use a video cut short (fewer frames than its header declares) with a warning, "
@@ -24,8 +25,9 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 
 @dataclass
 class FrameSource:
-    """RGB uint8 frames of a video, an image, or a folder of images (sorted by name without
-    the extension, then by extension: the order of their keypoint files' names)."""
+    """RGB uint8 frames of a video, an image, or a folder of images (in the order of their
+    names without the extension, ``edn.core.paths.natural_key``: that of their keypoint
+    files)."""
     path: Path
     fps: float
     width: int
@@ -134,9 +136,13 @@ def open_frames(path: str | os.PathLike, fps: float = 30.0, allow_truncated: boo
         raise InputError(f"no such file or folder: {path}")
     if path.is_dir():
         images = sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES),
-                        key=lambda p: (p.stem, p.name))
+                        key=lambda p: (natural_key(p.stem), p.name))
         if not images:
             raise InputError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {path}")
+        if twice := [a.stem for a, b in zip(images, images[1:]) if a.stem == b.stem]:
+            raise InputError(f"two images in {path} are named {twice[0]!r} (with different "
+                             "extensions): their keypoint files would have the same name; "
+                             "rename one")
         h, w = read_image_rgb(images[0]).shape[:2]
         return FrameSource(path, fps, w, h, len(images), images)
     if path.suffix.lower() in IMAGE_SUFFIXES:
