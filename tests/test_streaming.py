@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edn.core.io import staged_dir
+from edn.core.io import WRITING, staged_dir
 from edn.core.keypoints import PARTS, scale_keypoints
 from edn.core.openpose_json import read_sequence, write_sequence
 from edn.core.skeleton import render_labels
@@ -63,17 +63,31 @@ def test_nearest_skeleton_in_chunks_is_the_whole_argmin():
 
 
 def test_an_interrupted_output_is_removed_and_made_again(tmp_path, caplog):
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True).stdout.strip()
-    left = tmp_path / f".set.partial-{dead}-abc"
+    """A partial folder whose writer died (its lock free) goes, with a warning; one a live
+    writer holds, one without a lock file and another output's stay."""
+    left = tmp_path / ".set[1].partial-dead"
     left.mkdir()
+    (left / WRITING).write_text("")
     (left / "meta.json").write_text("{}")
-    live = tmp_path / f".set.partial-{os.getpid()}-xyz"  # being written by a live process
-    live.mkdir()
-    with caplog.at_level(logging.WARNING), staged_dir(tmp_path / "set") as tmp:
-        (tmp / "meta.json").write_text("{}")
-    assert not left.exists() and live.exists() and (tmp_path / "set" / "meta.json").is_file()
-    assert "interrupted" in caplog.text and "not resumed" in caplog.text
+    unlocked = tmp_path / ".set[1].partial-renaming"  # its writer is renaming it into place
+    unlocked.mkdir()
+    other = tmp_path / ".set1.partial-dead"  # another output's (a glob would match it)
+    other.mkdir()
+    (other / WRITING).write_text("")
+    with caplog.at_level(logging.WARNING), staged_dir(tmp_path / "set[1]") as live:
+        assert not left.exists() and unlocked.exists() and other.exists()
+        assert "interrupted" in caplog.text and "not resumed" in caplog.text
+        ready = tmp_path / "ready"  # another process looks while this one writes
+        child = subprocess.Popen([sys.executable, "-c", (
+            "import sys, pathlib\nfrom edn.core.io import remove_interrupted\n"
+            "removed = remove_interrupted(pathlib.Path(sys.argv[1]))\n"
+            "pathlib.Path(sys.argv[2]).write_text(repr(removed))"),
+            str(tmp_path / "set[1]"), str(ready)], cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        assert child.wait() == 0 and ready.read_text() == "[]" and live.is_dir()
+        (live / "meta.json").write_text("{}")
+    assert (tmp_path / "set[1]" / "meta.json").is_file() and not (tmp_path / "set[1]" / WRITING).exists()
+    with staged_dir(tmp_path / "set1"):
+        assert not other.exists()
 
 
 def _peak_rss_mb(args: list[str]) -> float:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import shutil
@@ -58,30 +59,28 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write(path, write)
 
 
+WRITING = ".writing"  # in a partial folder: locked (flock) while its process builds it
+
+
 def _partial_prefix(final: Path) -> str:
     return f".{final.name}.partial-"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's live process
-        return True
-    return True
-
-
 def remove_interrupted(final: Path) -> list[Path]:
-    """Remove what a killed process left while building ``final`` (``staged_dir``'s partial
-    folders whose process is gone), saying so: it is never resumed, and never looks
-    complete. Returns the folders removed."""
+    """Remove what a killed process left while building ``final``: ``staged_dir``'s partial
+    folders whose writing lock nobody holds (a lock dies with its process, on this host or
+    another sharing the folder), saying so: such a folder is never resumed, and never looks
+    complete. Folders without the lock file (being renamed into place, or not ours) are
+    left alone. Returns the folders removed."""
     removed = []
     prefix = _partial_prefix(final)
-    for leftover in final.parent.glob(f"{prefix}*") if final.parent.is_dir() else ():
-        pid = leftover.name[len(prefix):].split("-")[0]
-        if pid.isdigit() and _alive(int(pid)):
-            continue  # being written now
+    siblings = final.parent.iterdir() if final.parent.is_dir() else ()
+    for leftover in sorted(p for p in siblings if p.name.startswith(prefix) and p.is_dir()):
+        try:
+            with open(leftover / WRITING, "rb") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except (FileNotFoundError, BlockingIOError):
+            continue  # no lock file, or a live writer holds it
         log.warning("%s was left by an interrupted run writing %s: it is not resumed; "
                     "removing it and starting again", leftover, final)
         shutil.rmtree(leftover, ignore_errors=True)
@@ -93,22 +92,30 @@ def remove_interrupted(final: Path) -> list[Path]:
 def staged_dir(final: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
     """Build a folder under a temporary name beside ``final`` and move it into place only
     when the block ends without error. An existing ``final`` is replaced only at that moment
-    (and only with ``overwrite``)."""
+    (and only with ``overwrite``). What a killed run left is removed first
+    (``remove_interrupted``)."""
     final = Path(final)
     if final.exists() and not overwrite:
         raise OutputExistsError(f"{final} exists (pass overwrite to replace it)")
     remove_interrupted(final)
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f"{_partial_prefix(final)}{os.getpid()}-", dir=final.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=_partial_prefix(final), dir=final.parent))
+        writing = open(tmp / f"{WRITING}.new", "wb")
+        # locked before it takes its name, so no one finds it unlocked; the kernel releases
+        # the lock when the process dies
+        fcntl.flock(writing, fcntl.LOCK_EX)
+        os.rename(tmp / f"{WRITING}.new", tmp / WRITING)
     except OSError as e:
         raise _cannot_write(final, e, final.exists()) from None
-    tmp.chmod(0o755)  # mkdtemp makes 0700; outputs are ordinary folders
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with writing:
+        tmp.chmod(0o755)  # mkdtemp makes 0700; outputs are ordinary folders
+        try:
+            yield tmp
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        (tmp / WRITING).unlink()  # still locked: a folder without it is left alone
     if final.exists():
         old = final.with_name(f".{final.name}.old-{os.getpid()}")
         os.replace(final, old)
