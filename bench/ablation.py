@@ -31,6 +31,7 @@ from edn.core.keypoints import PARTS
 from edn.core.face_box import face_box
 from edn.core.video import write_image_rgb
 from edn.inference.transfer import Renderer
+from edn.preparation.contact_sheet import spread
 from edn.preparation.target_set import TargetSet
 
 PLAIN, BODY, FULL = "abl_p2p", "abl_body", "abl_full"
@@ -45,7 +46,7 @@ def face_sheet(prepared: str, weights, out, count: int = 8, side: int = 128) -> 
     data = TargetSet.load(prepared, body.target.size)
     first = body.target.frames[1]
     keypoints = data.keypoints[first:]
-    picks = set(np.linspace(0, len(keypoints) - 1, count).round().astype(int).tolist())
+    picks = set(spread(len(keypoints), count).tolist())
     rows = []
     for i, (b, f) in enumerate(zip(body.stream(keypoints), full.stream(keypoints))):
         box = face_box(keypoints[i], (data.size[1], data.size[0]))

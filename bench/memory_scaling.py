@@ -35,11 +35,11 @@ STEPS = ("prepare", "train-cpu", "train-paper", "transfer", "evaluate")
 
 
 def run_measured(args: list[str]) -> dict:
-    """Run ``python args`` from the checkout as a child reaped with ``os.wait4``: its peak
-    RSS in MB and its wall seconds."""
+    """Run ``python SCRIPT args`` (SCRIPT relative to the checkout) as a child reaped with
+    ``os.wait4``: its peak RSS in MB and its wall seconds."""
     start = time.perf_counter()
     err = tempfile.TemporaryFile()
-    pid = os.posix_spawn(sys.executable, [sys.executable, *args],
+    pid = os.posix_spawn(sys.executable, [sys.executable, str(ROOT / args[0]), *args[1:]],
                          dict(os.environ, PYTHONPATH=str(ROOT)),
                          file_actions=[(os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
                                        (os.POSIX_SPAWN_DUP2, err.fileno(), 2)])

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from edn.core.cli import add_common_flags, run_command
-from edn.core.errors import OutputExistsError
+from edn.core.errors import OutputExistsError, UserError
 from edn.core.io import check_outside
 from edn.core.paths import WEIGHTS_HELP, weights_dir
 from edn.core.video import TRUNCATED_HELP
@@ -57,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.frames is not None and args.frames < 1:
+        raise UserError(f"--frames must be at least 1, not {args.frames}")
     if args.vmd is not None and args.vmd.exists() and not args.overwrite:
         raise OutputExistsError(f"{args.vmd} exists (use --overwrite to replace it)")
     check_outside(args.out, args.source)

@@ -8,10 +8,10 @@ from edn.core.window import body_box
 from edn.evaluation.metrics import (
     Flicker,
     FrameScores,
+    RegionScores,
     nearest_skeleton,
     pose_distance,
     psnr,
-    region_scores,
     ssim,
 )
 from tests.helpers.poses import coco18_person
@@ -58,6 +58,13 @@ def test_skeleton_shifted_by_5_px_is_5_px_away():
     assert d["missed_per_frame"] == pytest.approx(0.5)
     seen = (ref[..., 2] > 0.1).sum()
     assert d["missed_fraction"] == pytest.approx(1 / seen)
+
+
+def region_scores(preds, reals, boxes) -> dict:
+    scores = RegionScores()
+    for p, r, b in zip(preds, reals, boxes):
+        scores.add(p, r, b)
+    return scores.result()
 
 
 def test_body_box_and_region_scores():

@@ -13,6 +13,7 @@ from edn.core.window import crop, paste
 from edn.inference.transfer import Renderer
 from edn.models.face import build_face_generator, refine_faces
 from edn.training.face_stage import FaceStage, degraded_faces
+from tests.helpers.rendering import render_all
 from tests.helpers.tiny_training import make_trainer, tiny_config, tiny_target
 
 
@@ -195,8 +196,8 @@ def test_renderer_refines_faces_but_feeds_the_body_output_forward(tmp_path):
     target = tiny_target()
     TargetInfo("tiny", (0, 8), (32, 32), (32, 32), 12.0, {}).save(tmp_path / "r")
     keypoints = target.keypoints
-    labels, plain, refined = Renderer(tmp_path / "r", torch.device("cpu")).render_both(keypoints)
-    _, without, none = Renderer(tmp_path / "r", torch.device("cpu"), face=False).render_both(keypoints)
+    labels, plain, refined = render_all(Renderer(tmp_path / "r", torch.device("cpu")), keypoints)
+    _, without, none = render_all(Renderer(tmp_path / "r", torch.device("cpu"), face=False), keypoints)
     assert none is None
     assert np.array_equal(plain, without)  # the next frame never saw a refined face
     assert np.any(refined != plain)

@@ -320,6 +320,22 @@ def test_kill_9_anywhere_then_resume_ends_bit_for_bit_where_an_uninterrupted_run
     assert not list(run_dir.glob(".checkpoint.tmp-*")) and not (run_dir / LOCK).exists()
 
 
+@pytest.mark.parametrize("name", ["test", "evaluate"])
+def test_an_existing_output_is_refused_before_any_model_loads(name, tmp_path):
+    """No run at all: the output's refusal comes first, not the missing run."""
+    write_prepared(tmp_path / "set")
+    (tmp_path / "out").mkdir()
+    r = run(*_args(name, tmp_path, tmp_path / "set"))
+    one_line_error(r, "exists (use --overwrite to replace it)")
+    r = run(*_args(name, tmp_path, tmp_path / "set"), "--overwrite")
+    one_line_error(r, "is not a trained run")
+
+
+def test_frames_must_be_at_least_one(tmp_path, trained):
+    r = run(*_args("test", tmp_path, trained / "set"), "--frames", "0")
+    one_line_error(r, "--frames must be at least 1, not 0")
+
+
 DEMO_VIDEO = ROOT / ".cache/demo/videos/cam03.mp4"  # make test fetches it
 
 

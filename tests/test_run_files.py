@@ -11,6 +11,7 @@ from edn.core.paths import CHECKPOINT, CONFIG, TARGET
 from edn.core.run import CHECKPOINT_VERSION, TargetInfo, load_checkpoint, save_checkpoint
 from edn.inference.transfer import Renderer
 from edn.training.presets import preset
+from tests.helpers.rendering import render_all
 from tests.helpers.tiny_training import SIZE, make_trainer, tiny_config, tiny_target
 
 CPU = torch.device("cpu")
@@ -96,7 +97,7 @@ def test_an_old_run_folder_renders_as_before(tmp_path):
     run, trainer = old_run_folder(tmp_path)
     renderer = Renderer(run, CPU)
     assert renderer.iteration == 1 and renderer.target.window is None
-    _, frames, _ = renderer.render_both(tiny_target().keypoints[:2])
+    _, frames, _ = render_all(renderer, tiny_target().keypoints[:2])
     assert frames.shape == (2, SIZE, SIZE, 3)
 
 

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
+from edn.core.errors import InputError
 from edn.core.io import WRITING, staged_dir
 from edn.core.keypoints import PARTS, scale_keypoints
 from edn.core.openpose_json import read_sequence, write_sequence
@@ -40,16 +41,18 @@ def test_target_set_reads_each_frame_as_the_set_holds_it(tmp_path):
                                   render_labels(target.keypoints[[0, 7]], (64, 48), PARTS))
     with pytest.raises(IndexError):
         target.frames([8])
-    with pytest.raises(ValueError, match="not a span"):
+    with pytest.raises(InputError, match="has 12 frames, not frames 0 to 12"):
         TargetSet.load(tmp_path / "set", (32, 32), range(0, 13))
 
 
 def test_plate_comes_from_a_bounded_sample_that_keeps_the_recent_frames():
-    assert plate_sample(300, 60) == list(range(300))  # short sets: every frame
-    picks = plate_sample(9000, 60)
-    assert len(picks) <= PLATE_SAMPLE + 60 and picks == sorted(set(picks))
+    assert plate_sample(300, 60) == (list(range(300)), 60)  # short sets: every frame
+    picks, recent = plate_sample(9000, 60)
+    assert len(picks) <= PLATE_SAMPLE + 60 and picks == sorted(set(picks)) and recent == 60
     assert picks[-60:] == list(range(8940, 9000)) and picks[0] == 0
-    assert len(plate_sample(9000, None)) == PLATE_SAMPLE
+    assert plate_sample(9000, None)[0] == plate_sample(9000, 0)[0] and len(plate_sample(9000, None)[0]) == PLATE_SAMPLE
+    picks, recent = plate_sample(10000, 5000)  # a long recent window is sampled too
+    assert len(picks) <= 2 * PLATE_SAMPLE and recent == sum(i >= 5000 for i in picks) >= PLATE_SAMPLE
     # the in-memory plate of the tiny set, from the same frames, is what it was
     target = tiny_target(frames=8)
     assert target.plate().shape == (32, 32, 3)
@@ -91,9 +94,10 @@ def test_an_interrupted_output_is_removed_and_made_again(tmp_path, caplog):
 
 
 def _peak_rss_mb(args: list[str]) -> float:
-    """Run ``python args`` from the checkout; its peak RSS in MB (the kernel's, os.wait4)."""
+    """Run ``python SCRIPT args`` (SCRIPT relative to the checkout); its peak RSS in MB (the
+    kernel's, os.wait4)."""
     err = tempfile.TemporaryFile()
-    pid = os.posix_spawn(sys.executable, [sys.executable, *args],
+    pid = os.posix_spawn(sys.executable, [sys.executable, str(ROOT / args[0]), *args[1:]],
                          dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1"),
                          file_actions=[(os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
                                        (os.POSIX_SPAWN_DUP2, err.fileno(), 2)])

@@ -12,6 +12,7 @@ from edn.inference.fast import FastGenerator, generate_video
 from edn.inference.transfer import Renderer
 from edn.models.build import build_generator
 from edn.training.data import batch_indices
+from tests.helpers.rendering import render_all
 from tests.helpers.tiny_training import SIZE, make_trainer, tiny_config, tiny_target
 
 CPU = torch.device("cpu")
@@ -97,7 +98,7 @@ def test_renderer_draws_inside_the_window_and_shows_the_plate_outside(tmp_path):
     TargetInfo("tiny", (0, 8), (SIZE, SIZE), (SIZE, SIZE), 12.0, {}, window=(16, 24)).save(tmp_path / "r")
     renderer = Renderer(tmp_path / "r", CPU)
     keypoints = tiny_target().keypoints
-    _, frames, _ = renderer.render_both(keypoints)
+    _, frames, _ = render_all(renderer, keypoints)
     plate = ((trainer.model.generator.plate.permute(1, 2, 0) + 1) * 127.5).round().numpy()
     for frame, (x0, y0, x1, y1) in zip(frames, renderer.windows(keypoints)):
         inside = np.zeros(frame.shape[:2], bool)

@@ -82,7 +82,8 @@ class LossConfig:
 @dataclass
 class DataConfig:
     prepared_size: int = 512  # side of the square prepared set (docs/formats.md)
-    plate_frames: int | None = None  # background plate from the last N frames (None: all)
+    plate_frames: int | None = None  # background plate from the last N frames (None: all;
+    # at most 512 of them, spread: edn.preparation.target_set.plate_sample)
     # The keypoint parts drawn in the label maps (edn.core.keypoints.PARTS). A new run takes
     # those of its target set (main/train.py --body-only: the body alone); runs saved before
     # faces and hands were drawn have no such key and draw the body.

@@ -75,15 +75,6 @@ class RegionScores:
         return both
 
 
-def region_scores(preds: np.ndarray, reals: np.ndarray,
-                  boxes: list[tuple[int, int, int, int] | None]) -> dict[str, float]:
-    """``RegionScores`` of whole arrays (N, h, w, 3)."""
-    scores = RegionScores()
-    for p, r, b in zip(preds, reals, boxes):
-        scores.add(p, r, b)
-    return scores.result()
-
-
 def hand_box(hand: np.ndarray, size: tuple[int, int], grow: float = 1.3, min_side: float = 16.0,
              min_conf: float = 0.1) -> tuple[int, int, int, int] | None:
     """Square box (x0, y0, x1, y1), exclusive ends, around a hand's points (21, 3): its
@@ -145,13 +136,11 @@ class Flicker:
     def __init__(self) -> None:
         self.previous: tuple[np.ndarray, np.ndarray] | None = None
         self.change = np.zeros(2)  # summed |change| of the generated and the real frames
-        self.values = 0
 
     def add(self, pred: np.ndarray, real: np.ndarray) -> None:
         frames = pred.astype(np.float32), real.astype(np.float32)
         if self.previous is not None:
             self.change += [np.abs(f - p).sum(dtype=np.float64) for f, p in zip(frames, self.previous)]
-            self.values += pred.size
         self.previous = frames
 
     @property
@@ -290,9 +279,8 @@ def ablation_rank(row: str) -> int:
 
 
 def ablation_row(scores: dict) -> dict[str, float]:
-    """The ablation columns from ``all_scores`` + ``pose_distance`` (+ ``points_distance`` of
-    the face as "face_pose_distance") output; NaN for the hands and face points of keypoints
-    without them."""
+    """The ablation columns from ``FrameScores.result()``; NaN for the hands and face points
+    of keypoints without them."""
     pose = scores["pose_distance"]
     face_pose = scores.get("face_pose_distance", {}).get("pixels", math.nan)
     return dict(zip(ABLATION_COLUMNS, (scores["body"]["ssim"], scores["face"]["ssim"],

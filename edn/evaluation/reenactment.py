@@ -28,7 +28,7 @@ from edn.evaluation.metrics import (
     retrieval_verdict,
 )
 from edn.inference.transfer import Renderer
-from edn.preparation.contact_sheet import SHEET_ROWS, write_report
+from edn.preparation.contact_sheet import SHEET_ROWS, spread, write_report
 from edn.preparation.prepare import PreparedMeta, detector_of
 from edn.preparation.target_set import TargetSet
 from pose_detector.extract import make_detector
@@ -161,8 +161,7 @@ def score_held_out(data: TargetSet, split: int, renderers: dict[str, Renderer],
     streams = {name: r.stream(keypoints) for name, r in renderers.items()}
     nearest = nearest_skeleton(data.keypoints[:split, :NUM_JOINTS], keypoints[:, :NUM_JOINTS])
     mean = mean_frame(data, range(split), progress)
-    picks = set(np.linspace(0, len(keypoints) - 1, min(SHEET_ROWS, len(keypoints)))
-                .round().astype(int).tolist())
+    picks = set(spread(len(keypoints), SHEET_ROWS).tolist())
     sheet: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     for i in tqdm(range(len(keypoints)), unit="frame", desc="evaluate", disable=not progress):
         real = data.frames([split + i])[0]

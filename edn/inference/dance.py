@@ -24,7 +24,7 @@ from edn.core.paths import FRAMES, KEYPOINTS, frame_name
 from edn.core.runtime import pick_device
 from edn.core.video import read_image_rgb, write_image_rgb
 from edn.inference.transfer import Renderer, normalize_to_target
-from edn.preparation.contact_sheet import transfer_sheet
+from edn.preparation.contact_sheet import spread, transfer_sheet
 from edn.preparation.normalize import jumps_warning
 from edn.preparation.prepare import PreparedMeta, crop_resize, detector_of, prepare_video
 from pose_detector.extract import make_detector
@@ -167,7 +167,7 @@ def render_frames(renderer: Renderer, keypoints: np.ndarray, prepared: Path,
     spread over the video. Returns the number of frames."""
     target = renderer.target
     n = len(keypoints)
-    picks = set(np.linspace(0, n - 1, min(SHEET_TILES, n)).round().astype(int).tolist())
+    picks = set(spread(n, SHEET_TILES).tolist())
     sheet: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     for folder in (FRAMES, "labels", "source"):
         (tmp / folder).mkdir()

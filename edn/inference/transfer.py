@@ -99,15 +99,6 @@ class Renderer:
                 refined = to_uint8(refine_faces(face_generator, frame, label_map, keypoints[i:i + 1]))[0]
             yield RenderedFrame(label, to_uint8(frame)[0], refined)
 
-    def render_both(self, keypoints: np.ndarray, face: bool = True
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """``stream`` gathered for a short clip: (labels, body frames, refined frames or
-        None), uint8 (N, h, w, 3)."""
-        out = list(self.stream(keypoints, face))
-        refined = [f.refined for f in out]
-        return (np.stack([f.label for f in out]), np.stack([f.body for f in out]),
-                None if refined[0] is None else np.stack(refined))
-
     def windows(self, keypoints: np.ndarray) -> list[Box]:
         """Each frame's person window (a run trained on windows): centred on its skeleton,
         inside the frame; a frame without one keeps the window before it."""

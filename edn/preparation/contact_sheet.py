@@ -17,6 +17,12 @@ SHEET_COLUMNS = 4
 SHEET_ROWS = 6  # frames of a reenactment report sheet
 
 
+def spread(n: int, count: int) -> np.ndarray:
+    """``count`` indices (all ``n`` when fewer) spread evenly over ``n`` frames, the first and
+    the last included: the frames a sheet shows."""
+    return np.linspace(0, n - 1, min(count, n)).round().astype(int)
+
+
 def normalization_sheet(target_frames: Path, target_poses: np.ndarray, normalized: np.ndarray,
                         transforms: normalize.FrameTransforms, target: normalize.AnkleStats,
                         tiles: int = 12, conf_threshold: float = normalize.CONF_THRESHOLD
@@ -28,7 +34,7 @@ def normalization_sheet(target_frames: Path, target_poses: np.ndarray, normalize
     f_tgt, _, seen_tgt = normalize.ankle_coordinates(target_poses, conf_threshold)
     candidates = np.flatnonzero(seen_tgt)
     picks = np.flatnonzero(seen_src)
-    picks = picks[np.linspace(0, len(picks) - 1, min(tiles, len(picks))).round().astype(int)]
+    picks = picks[spread(len(picks), tiles)]
     images = []
     for i in picks:
         j = int(candidates[np.argmin(np.abs(f_tgt[candidates] - f_src[i]))])
@@ -52,7 +58,7 @@ def normalization_sheet(target_frames: Path, target_poses: np.ndarray, normalize
 def reenactment_sheet(labels: np.ndarray, generated: np.ndarray, real: np.ndarray,
                       rows: int = SHEET_ROWS) -> np.ndarray:
     """Rows of input skeleton | generated | real for frames spread over the held-out span."""
-    picks = np.linspace(0, len(real) - 1, min(rows, len(real))).round().astype(int)
+    picks = spread(len(real), rows)
     return np.vstack([np.hstack([labels[i], generated[i], real[i]]) for i in picks])
 
 
@@ -60,7 +66,7 @@ def transfer_sheet(source: np.ndarray, labels: np.ndarray, frames: np.ndarray,
                    tiles: int = 8, per_row: int = 2) -> np.ndarray:
     """Source | skeleton | result for ``tiles`` frames spread over the video, ``per_row`` of
     them side by side; all (N, h, w, 3) RGB of one size. Returns an RGB image."""
-    picks = np.linspace(0, len(frames) - 1, min(tiles, len(frames))).round().astype(int)
+    picks = spread(len(frames), tiles)
     triples = [np.hstack([source[i], labels[i], frames[i]]) for i in picks]
     triples += [np.zeros_like(triples[0])] * (-len(triples) % per_row)
     return np.vstack([np.hstack(triples[k:k + per_row]) for k in range(0, len(triples), per_row)])
@@ -75,7 +81,7 @@ def transfer_folder_sheet(folder: Path, rows: int = 3) -> np.ndarray:
     missing = [d for d in ("source", "labels") if not (folder / d).is_dir()]
     if missing:
         raise InputError(f"{folder} is not a transfer folder: no {' or '.join(missing)}/ in it")
-    picks = np.linspace(0, len(names) - 1, min(rows, len(names))).round().astype(int)
+    picks = spread(len(names), rows)
     images = [[read_image_rgb(folder / d / names[i]) for i in picks]
               for d in ("source", "labels", FRAMES)]
     if len({image.shape for column in images for image in column}) > 1:

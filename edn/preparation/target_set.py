@@ -22,10 +22,10 @@ from edn.core.errors import InputError
 from edn.core.keypoints import PARTS, scale_keypoints
 from edn.core.openpose_json import read_sequence
 from edn.core.paths import FRAMES, KEYPOINTS, MASKS, frame_name
-from edn.core.skeleton import render_label_map
+from edn.core.skeleton import render_labels
 from edn.preparation.prepare import PreparedMeta
 
-PLATE_SAMPLE = 512  # frames, evenly spaced, the plate's fallback median looks at (at most)
+PLATE_SAMPLE = 512  # frames, evenly spaced, the plate's medians look at (at most, each)
 PLATE_BAND_BYTES = 64 << 20  # the float32 working set of the plate's median, per band of rows
 
 
@@ -78,13 +78,20 @@ def background_plate(frames: np.ndarray, person: np.ndarray, recent: int | None 
     return plate
 
 
-def plate_sample(frames: int, recent: int | None, sample: int = PLATE_SAMPLE) -> list[int]:
-    """The frames the plate is made from, in order: at most ``sample`` evenly spaced over all
-    ``frames``, and every one of the last ``recent`` (which ``background_plate`` then takes
-    as its last ``recent``); all of them when there are no more than ``sample``."""
-    spread = np.linspace(0, frames - 1, min(sample, frames)).round().astype(int)
-    last = range(max(0, frames - recent), frames) if recent else range(0)
-    return sorted({*spread.tolist(), *last})
+def plate_sample(frames: int, recent: int | None, sample: int = PLATE_SAMPLE
+                 ) -> tuple[list[int], int | None]:
+    """The frames the plate is made from, in order, and how many of them (the last ones) are
+    among the last ``recent``: at most ``sample`` spread over all ``frames`` and at most
+    ``sample`` spread over the last ``recent``; every frame when there are no more than
+    ``sample`` (and ``recent`` is no more than ``sample``)."""
+    def spread(first: int) -> set[int]:
+        return set(np.linspace(first, frames - 1, min(sample, frames - first)).round().astype(int).tolist())
+
+    if not recent:
+        return sorted(spread(0)), None
+    start = max(0, frames - recent)
+    picks = sorted(spread(0) | spread(start))
+    return picks, sum(i >= start for i in picks)
 
 
 class FrameReader(Protocol):
@@ -146,7 +153,8 @@ class TargetSet:
         meta = meta or PreparedMeta.load(folder)
         span = frame_range if frame_range is not None else range(meta.frames)
         if span.step != 1 or span.start < 0 or span.stop > meta.frames:
-            raise ValueError(f"frames {span} are not a span of the set's {meta.frames}")
+            raise InputError(f"{folder} has {meta.frames} frames, not frames {span.start} to "
+                             f"{span.stop - 1} (was it prepared again, shorter?)")
         prepared = read_sequence(folder / KEYPOINTS)[span.start:span.stop]
         return cls(folder, meta, size, span, scale_keypoints(prepared, meta.size, size), prepared,
                    parts, PreparedFrames(folder, size, span.start, len(span), meta.masks))
@@ -164,15 +172,13 @@ class TargetSet:
 
     def labels(self, indices: Sequence[int]) -> np.ndarray:
         """(len(indices), h, w, 3) uint8 label maps, drawn from the keypoints."""
-        hw = (self.size[1], self.size[0])
-        return np.stack([render_label_map(self.keypoints[int(i)], hw, parts=self.parts)
-                         for i in indices])
+        return render_labels(self.keypoints[np.asarray(indices, int)], self.size, self.parts)
 
     def plate(self, recent: int | None = None) -> np.ndarray:
         """The background plate (``background_plate``), favouring the last ``recent`` frames,
         from ``plate_sample`` of the frames: the same as from all of them up to PLATE_SAMPLE
         frames, and bounded in memory beyond."""
-        picks = plate_sample(len(self), recent)
+        picks, recent = plate_sample(len(self), recent)
         frames = np.empty((len(picks), self.size[1], self.size[0], 3), np.uint8)
         person = np.empty((len(picks), self.size[1], self.size[0]), bool)
         for k, i in enumerate(picks):
