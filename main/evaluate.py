@@ -61,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     for name, m in result.metrics.items():
         print(f"{name:28s} SSIM {m['ssim']:.4f}  PSNR {m['psnr']:.2f}  body SSIM "
               f"{m['body']['ssim']:.4f}  face SSIM {m['face']['ssim']:.4f}  pose "
-              f"{m['pose_distance']['pixels']:.1f} px  flicker {m['flicker_ratio']:.2f}"
+              f"{m['pose_distance']['pixels']:.1f} px  flicker {m['flicker_ratio']:.2f}  warping "
+              f"{m['warping_error']['ratio']:.2f}"
               + (f"  LPIPS {m['lpips']:.3f}" if "lpips" in m else ""), file=sys.stderr)
     print(f"{result.table}report -> {args.out}\n" + "\n".join(result.verdicts.values()),
           file=sys.stderr)

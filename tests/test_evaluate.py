@@ -1,5 +1,6 @@
 import math
 
+import cv2
 import numpy as np
 import pytest
 
@@ -14,6 +15,7 @@ from edn.evaluation.metrics import (
     psnr,
     ssim,
 )
+from edn.evaluation.temporal import RealMotion, WarpingError
 from tests.helpers.poses import coco18_person
 
 
@@ -26,9 +28,9 @@ class NobodyFound:
 
 def frame_scores(preds, reals, poses, size: tuple[int, int]) -> dict:
     """``FrameScores`` of a few frames, nobody detected on them."""
-    scores = FrameScores(size, NobodyFound())
+    scores, motion = FrameScores(size, NobodyFound()), RealMotion()
     for p, r, k in zip(preds, reals, poses):
-        scores.add(p, r, k)
+        scores.add(p, r, k, motion.add(r))
     return scores.result()
 
 
@@ -113,6 +115,49 @@ def test_flicker_ratio():
     assert flicker_ratio(real, still) == math.inf
 
 
+def moving_square(frames: int = 8, step: int = 3) -> np.ndarray:
+    """A textured 40-px square crossing a textured 128-px background, ``step`` px a frame."""
+    rng = np.random.default_rng(0)
+    background = cv2.GaussianBlur(rng.integers(0, 256, (128, 128, 3), dtype=np.uint8), (9, 9), 0)
+    square = cv2.GaussianBlur(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8), (9, 9), 0)
+    out = np.repeat(background[None], frames, 0)
+    for t in range(frames):
+        out[t, 40:80, 10 + step * t:50 + step * t] = square
+    return out
+
+
+def warping(generated: np.ndarray, real: np.ndarray) -> dict:
+    error, motion = WarpingError(), RealMotion()
+    for g, r in zip(generated, real):
+        error.add(g, r, motion.add(r))
+    return error.result()
+
+
+def test_the_warping_error_calls_a_frozen_video_unstable_where_flicker_calls_it_perfect():
+    real = moving_square()
+    assert warping(real, real)["ratio"] == pytest.approx(1.0)
+    frozen = np.repeat(real[:1], len(real), 0)
+    assert flicker_ratio(frozen, real) == 0.0            # "perfectly stable"
+    assert warping(frozen, real)["ratio"] > 3            # it does not move with the person
+    noise = np.random.default_rng(1).normal(0, 8, real.shape)
+    flickering = (real + noise).clip(0, 255).astype(np.uint8)
+    assert warping(flickering, real)["ratio"] > 1.5
+    result = warping(real, real)
+    assert 0 < result["real"] < 5 and result["generated"] == result["real"]
+
+
+def test_real_motion_follows_the_square_and_keeps_only_what_moves():
+    real = moving_square(frames=2, step=4)
+    motion = RealMotion()
+    assert motion.add(real[0]) is None
+    m = motion.add(real[1])
+    inside = m.flow[45:75, 20:50]  # on the square: it came from 4 px to the left
+    assert np.median(inside[..., 0]) == pytest.approx(-4, abs=0.5)
+    assert np.abs(np.median(inside[..., 1])) < 0.5
+    assert m.valid[40:80, 10:60].mean() > 0.9  # the square, where it is now and was
+    assert not m.valid[:35].any() and not m.valid[85:].any()  # the still background
+
+
 def test_frame_scores_pose_distance_and_hands():
     """The detector's skeleton on each frame is scored against the input's; whole-body
     input adds the hands' boxes, both hands of every frame."""
@@ -132,7 +177,7 @@ def test_frame_scores_pose_distance_and_hands():
     img = np.random.default_rng(1).integers(0, 256, (200, 200, 3), dtype=np.uint8)
     scores = FrameScores((200, 200), Shifted())
     for _ in range(2):
-        scores.add(img, img, pose)
+        scores.add(img, img, pose, None)
     result = scores.result()
     assert result["pose_distance"]["pixels"] == pytest.approx(3.0)
     assert result["hands"]["frames"] == 4 and result["hands"]["ssim"] == pytest.approx(1.0)
@@ -180,12 +225,12 @@ def test_ablation_rows_follow_the_papers_order():
     whole = ("body", "face", "hands")
     assert ablation_label(True, False, whole) == "+face/hand labels"
     assert ablation_label(True, True, whole) == "+face/hand labels +face"
-    row = dict(zip(ABLATION_COLUMNS, (0.5, 0.4, 0.45, float("nan"), 4.25, 9.25, 0.2, 1.1)))
+    row = dict(zip(ABLATION_COLUMNS, (0.5, 0.4, 0.45, float("nan"), 4.25, 9.25, 0.2, 1.1, 1.3)))
     table = ablation_table({"baseline": row, "+face/hand labels": row, "+face": row,
                             "pix2pixHD": row, "+temporal smoothing (b)": row})
     names = [line.split("|")[1].strip() for line in table.splitlines()[2:]]
     assert names == ["pix2pixHD", "+temporal smoothing (b)", "+face", "+face/hand labels", "baseline"]
-    assert "| 0.500 | 0.400 | 0.450 | - | 4.2 | 9.2 | 0.200 | 1.100 |" in table
+    assert "| 0.500 | 0.400 | 0.450 | - | 4.2 | 9.2 | 0.200 | 1.100 | 1.300 |" in table
 
 
 def test_lpips_with_a_brought_alexnet_file(tmp_path):

@@ -106,6 +106,7 @@ def test_evaluate_reports_model_and_baselines(tmp_path):
     for name in ("model", "nearest_skeleton_retrieval", "mean_training_frame"):
         m = report["metrics"][name]
         assert 0 <= m["ssim"] <= 1 and len(m["ssim_per_frame"]) == 4 and m["flicker_ratio"] >= 0
+        assert m["warping_error"]["ratio"] >= 0 and m["warping_error"]["real"] >= 0
     # retrieval copies real frames of a repeating scene: it is near-perfect here
     assert report["metrics"]["nearest_skeleton_retrieval"]["ssim"] > 0.5
     for png in ("report.png", "ssim_per_frame.png"):

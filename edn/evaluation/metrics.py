@@ -12,6 +12,7 @@ from edn.core.keypoints import FACE, LEFT_HAND, NUM_JOINTS, RIGHT_HAND, WHOLE_JO
 from edn.core.face_box import face_box
 from edn.core.skeleton import size_scale
 from edn.core.window import body_box
+from edn.evaluation.temporal import Motion, WarpingError
 
 
 def ssim(pred: np.ndarray, real: np.ndarray) -> float:
@@ -153,7 +154,8 @@ class FrameScores:
     """Everything a candidate's frames are scored on, added frame by frame (a held-out span
     of any length in constant memory): whole-frame SSIM/PSNR, body-box, face-box, face-centre
     (the face box's central half: the face itself) and, for whole-body keypoints, hand-box
-    (both hands of every frame, ``hand_box``) SSIM/PSNR, the flicker ratio, the pose distance
+    (both hands of every frame, ``hand_box``) SSIM/PSNR, the flicker ratio and the warping
+    error (``edn.evaluation.temporal``: what a frozen video cannot fake), the pose distance
     of what ``detector`` finds on each frame alone against the input skeleton (and, with
     ``face_points``, of the face's 70 points), and LPIPS when ``lpips`` is given. Boxes come
     from the input keypoints. ``size`` is (w, h)."""
@@ -166,13 +168,16 @@ class FrameScores:
         self.psnr: list[float] = []
         self.regions = {k: RegionScores() for k in ("body", "face", "face_centre", "left", "right")}
         self.flicker = Flicker()
+        self.warping = WarpingError()
         self.detected: list[np.ndarray] = []
         self.reference: list[np.ndarray] = []
         self.lpips_total = 0.0
 
-    def add(self, pred: np.ndarray, real: np.ndarray, keypoints: np.ndarray) -> None:
+    def add(self, pred: np.ndarray, real: np.ndarray, keypoints: np.ndarray,
+            motion: Motion | None) -> None:
         """One frame: generated ``pred`` and ``real`` (h, w, 3) uint8, the input skeleton
-        (18 or 130, 3)."""
+        (18 or 130, 3), and the real video's motion from the frame before (``RealMotion``;
+        None for the first)."""
         self.ssim.append(ssim(pred, real))
         self.psnr.append(psnr(pred, real))
         boxes = {"body": body_box(keypoints[:NUM_JOINTS], self.hw),
@@ -184,6 +189,7 @@ class FrameScores:
         for name, box in boxes.items():
             self.regions[name].add(pred, real, box)
         self.flicker.add(pred, real)
+        self.warping.add(pred, real, motion)
         found = np.zeros_like(keypoints, dtype=np.float32)
         if people := self.detector.detect(pred):
             found[:] = people[0].keypoints
@@ -199,7 +205,8 @@ class FrameScores:
         scores = {"ssim": float(np.mean(self.ssim)), "psnr": float(np.mean(self.psnr)),
                   "body": r["body"].result(), "face": r["face"].result(),
                   "face_centre": r["face_centre"].result(),
-                  "flicker_ratio": self.flicker.ratio, "ssim_per_frame": self.ssim}
+                  "flicker_ratio": self.flicker.ratio, "warping_error": self.warping.result(),
+                  "ssim_per_frame": self.ssim}
         if reference.shape[1] == WHOLE_JOINTS:
             scores["hands"] = (r["left"] + r["right"]).result()
         scores["pose_distance"] = pose_distance(detected, reference)
@@ -253,7 +260,7 @@ def retrieval_verdict(name: str, scores: dict, retrieval: dict) -> str:
 
 ABLATION_COLUMNS = ("body SSIM", "face SSIM", "face centre SSIM", "hand SSIM",
                     "pose distance (px)", "face pose distance (px)", "missed joints / frame",
-                    "flicker ratio")
+                    "flicker ratio", "warping error ratio")
 _ABLATION_ORDER = ("pix2pixHD", "pix2pixHD +face", "pix2pixHD +face/hand labels",
                    "pix2pixHD +face/hand labels +face", "+temporal smoothing", "+face",
                    "+face/hand labels", "+face/hand labels +face")
@@ -287,7 +294,7 @@ def ablation_row(scores: dict) -> dict[str, float]:
                                        scores["face_centre"]["ssim"],
                                        scores.get("hands", {}).get("ssim", math.nan),
                                        pose["pixels"], face_pose, pose["missed_per_frame"],
-                                       scores["flicker_ratio"])))
+                                       scores["flicker_ratio"], scores["warping_error"]["ratio"])))
 
 
 def ablation_table(rows: dict[str, dict[str, float]]) -> str:

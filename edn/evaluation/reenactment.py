@@ -17,6 +17,7 @@ from edn.core.io import atomic_write_text, staged_dir
 from edn.core.keypoints import NUM_JOINTS
 from edn.core.runtime import pick_device
 from edn.evaluation.lpips_score import LPIPS
+from edn.evaluation.temporal import RealMotion
 from edn.evaluation.metrics import (
     FrameScores,
     ablation_label,
@@ -163,14 +164,16 @@ def score_held_out(data: TargetSet, split: int, renderers: dict[str, Renderer],
     mean = mean_frame(data, range(split), progress)
     picks = set(spread(len(keypoints), SHEET_ROWS).tolist())
     sheet: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    motions = RealMotion()
     for i in tqdm(range(len(keypoints)), unit="frame", desc="evaluate", disable=not progress):
         real = data.frames([split + i])[0]
+        motion = motions.add(real)
         made = {name: next(stream) for name, stream in streams.items()}
         for row, what in rows.items():
             frame = made[what.run]
-            scores[row].add(frame.refined if what.face else frame.body, real, keypoints[i])
-        scores[RETRIEVAL].add(data.frames([nearest[i]])[0], real, keypoints[i])
-        scores[MEAN_FRAME].add(mean, real, keypoints[i])
+            scores[row].add(frame.refined if what.face else frame.body, real, keypoints[i], motion)
+        scores[RETRIEVAL].add(data.frames([nearest[i]])[0], real, keypoints[i], motion)
+        scores[MEAN_FRAME].add(mean, real, keypoints[i], motion)
         if i in picks:
             shown = made[rows[best].run]
             sheet.append((shown.label, shown.refined if rows[best].face else shown.body, real))
