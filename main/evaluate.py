@@ -63,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
               f"{m['body']['ssim']:.4f}  face SSIM {m['face']['ssim']:.4f}  pose "
               f"{m['pose_distance']['pixels']:.1f} px  flicker {m['flicker_ratio']:.2f}  warping "
               f"{m['warping_error']['ratio']:.2f}"
+              + (f"  fastest quarter pose {m['pose_distance_fastest_quarter']['pixels']:.1f} px"
+                 if "pose_distance_fastest_quarter" in m else "")
               + (f"  LPIPS {m['lpips']:.3f}" if "lpips" in m else ""), file=sys.stderr)
     print(f"{result.table}report -> {args.out}\n" + "\n".join(result.verdicts.values()),
           file=sys.stderr)

@@ -158,6 +158,22 @@ def test_real_motion_follows_the_square_and_keeps_only_what_moves():
     assert not m.valid[:35].any() and not m.valid[85:].any()  # the still background
 
 
+def test_the_fastest_quarter_is_where_the_skeleton_moves_most():
+    from edn.evaluation.metrics import fastest_quarter, joint_speed
+    poses = np.stack([coco18_person(dx=x) for x in (0, 1, 2, 12, 13, 14, 34, 35)])
+    poses[5, 4, 2] = 0  # a joint missing: the others still measure the move
+    np.testing.assert_allclose(joint_speed(poses), [1, 1, 1, 10, 1, 1, 20, 1])
+    assert fastest_quarter(poses).tolist() == [False, False, False, True, False, False, True, False]
+    img = np.zeros((120, 100, 3), np.uint8)
+    scores = FrameScores((100, 120), NobodyFound())
+    for pose in poses:
+        scores.add(img, img, pose, None)
+    result = scores.result()
+    assert result["pose_distance_fastest_quarter"]["missed_fraction"] == 1.0
+    assert result["pose_distance_other_frames"]["missed_per_frame"] == pytest.approx(
+        (18 * 5 + 17) / 6)
+
+
 def test_frame_scores_pose_distance_and_hands():
     """The detector's skeleton on each frame is scored against the input's; whole-body
     input adds the hands' boxes, both hands of every frame."""

@@ -129,6 +129,26 @@ def pose_distance(detected: np.ndarray, reference: np.ndarray,
     }
 
 
+def joint_speed(keypoints: np.ndarray, min_conf: float = 0.1) -> np.ndarray:
+    """(N,) each frame's mean body-joint displacement in pixels from the frame before (the
+    first frame's: to the next), over the joints seen in both; 0 where none is."""
+    body = keypoints[:, :NUM_JOINTS]
+    seen = (body[1:, :, 2] > min_conf) & (body[:-1, :, 2] > min_conf)
+    step = np.linalg.norm(body[1:, :, :2] - body[:-1, :, :2], axis=-1)
+    with np.errstate(invalid="ignore"):
+        moved = np.where(seen.any(-1), np.where(seen, step, 0).sum(-1) / seen.sum(-1), 0.0)
+    return np.concatenate([moved[:1], moved]) if len(moved) else np.zeros(len(keypoints))
+
+
+def fastest_quarter(keypoints: np.ndarray) -> np.ndarray:
+    """(N,) bool: the quarter of the frames whose skeletons move the most (``joint_speed``)."""
+    speed = joint_speed(keypoints)
+    order = np.argsort(-speed, kind="stable")
+    fast = np.zeros(len(keypoints), bool)
+    fast[order[:max(1, len(keypoints) // 4)]] = True
+    return fast
+
+
 class Flicker:
     """The flicker ratio, frame by frame: mean absolute change between consecutive generated
     frames over the same on the real frames; 1.0 is as stable as reality, above 1 flickers
@@ -157,7 +177,9 @@ class FrameScores:
     (both hands of every frame, ``hand_box``) SSIM/PSNR, the flicker ratio and the warping
     error (``edn.evaluation.temporal``: what a frozen video cannot fake), the pose distance
     of what ``detector`` finds on each frame alone against the input skeleton (and, with
-    ``face_points``, of the face's 70 points), and LPIPS when ``lpips`` is given. Boxes come
+    ``face_points``, of the face's 70 points), the same pose distance over the quarter of the
+    frames whose skeleton moves the most and over the others (``fastest_quarter``), and
+    LPIPS when ``lpips`` is given. Boxes come
     from the input keypoints. ``size`` is (w, h)."""
 
     def __init__(self, size: tuple[int, int], detector, face_points: bool = False,
@@ -210,6 +232,10 @@ class FrameScores:
         if reference.shape[1] == WHOLE_JOINTS:
             scores["hands"] = (r["left"] + r["right"]).result()
         scores["pose_distance"] = pose_distance(detected, reference)
+        if len(reference) >= 4:  # fast moves apart: where limbs go missing first
+            fast = fastest_quarter(reference)
+            scores["pose_distance_fastest_quarter"] = pose_distance(detected[fast], reference[fast])
+            scores["pose_distance_other_frames"] = pose_distance(detected[~fast], reference[~fast])
         if self.face_points:
             scores["face_pose_distance"] = points_distance(detected[:, FACE], reference[:, FACE])
         if self.lpips is not None:
