@@ -179,8 +179,7 @@ class FrameScores:
     of what ``detector`` finds on each frame alone against the input skeleton (and, with
     ``face_points``, of the face's 70 points), the same pose distance over the quarter of the
     frames whose skeleton moves the most and over the others (``fastest_quarter``), and
-    LPIPS when ``lpips`` is given. Boxes come
-    from the input keypoints. ``size`` is (w, h)."""
+    LPIPS when ``lpips`` is given. Boxes come from the input keypoints. ``size`` is (w, h)."""
 
     def __init__(self, size: tuple[int, int], detector, face_points: bool = False,
                  lpips=None) -> None:
@@ -211,7 +210,7 @@ class FrameScores:
         for name, box in boxes.items():
             self.regions[name].add(pred, real, box)
         self.flicker.add(pred, real)
-        self.warping.add(pred, real, motion)
+        self.warping.add(pred, motion)
         found = np.zeros_like(keypoints, dtype=np.float32)
         if people := self.detector.detect(pred):
             found[:] = people[0].keypoints

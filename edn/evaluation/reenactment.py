@@ -28,7 +28,7 @@ from edn.evaluation.metrics import (
     nearest_skeleton,
     retrieval_verdict,
 )
-from edn.inference.transfer import Renderer
+from edn.inference.transfer import RenderedFrame, Renderer
 from edn.preparation.contact_sheet import SHEET_ROWS, spread, write_report
 from edn.preparation.prepare import PreparedMeta, detector_of
 from edn.preparation.target_set import TargetSet
@@ -79,6 +79,10 @@ class Row:
     stage."""
     run: str
     face: bool
+
+    def frame(self, made: RenderedFrame) -> np.ndarray:
+        """This row's frame of what its run made."""
+        return made.refined if self.face and made.refined is not None else made.body
 
 
 def evaluate_runs(options: EvaluationOptions) -> Evaluation:
@@ -170,13 +174,12 @@ def score_held_out(data: TargetSet, split: int, renderers: dict[str, Renderer],
         motion = motions.add(real)
         made = {name: next(stream) for name, stream in streams.items()}
         for row, what in rows.items():
-            frame = made[what.run]
-            scores[row].add(frame.refined if what.face else frame.body, real, keypoints[i], motion)
+            scores[row].add(what.frame(made[what.run]), real, keypoints[i], motion)
         scores[RETRIEVAL].add(data.frames([nearest[i]])[0], real, keypoints[i], motion)
         scores[MEAN_FRAME].add(mean, real, keypoints[i], motion)
         if i in picks:
             shown = made[rows[best].run]
-            sheet.append((shown.label, shown.refined if rows[best].face else shown.body, real))
+            sheet.append((shown.label, rows[best].frame(shown), real))
     labels, frames, reals = (np.stack(column) for column in zip(*sheet))
     return labels, frames, reals
 

@@ -29,19 +29,17 @@ MOVING = 0.5  # px a frame: slower pixels are left out
 
 @dataclass
 class Motion:
-    """How frame t's pixels came from frame t-1: ``flow`` (h, w, 2) float32, each pixel's
-    place in frame t-1 relative to its own (frame t ~ frame t-1 at x + flow), and ``valid``
-    (h, w) bool, the pixels the flow follows (forward-backward consistent, inside the frame)
-    and that move (more than MOVING px)."""
-    flow: np.ndarray
+    """How frame t's pixels came from frame t-1: ``where`` (h, w, 2) float32, each pixel's
+    place in frame t-1 (frame t ~ frame t-1 there), ``valid`` (h, w) bool, the pixels the flow
+    follows (forward-backward consistent, inside the frame) and that move (more than MOVING
+    px), and ``real_error``, the real frames' own summed warping error over them."""
+    where: np.ndarray
     valid: np.ndarray
+    real_error: float = 0.0
 
     def warp(self, previous: np.ndarray) -> np.ndarray:
         """Frame t-1 (h, w, C) moved onto frame t."""
-        h, w = self.flow.shape[:2]
-        grid = np.stack(np.meshgrid(np.arange(w), np.arange(h)), -1).astype(np.float32)
-        where = grid + self.flow
-        return cv2.remap(previous, where[..., 0], where[..., 1], cv2.INTER_LINEAR,
+        return cv2.remap(previous, self.where[..., 0], self.where[..., 1], cv2.INTER_LINEAR,
                          borderMode=cv2.BORDER_REPLICATE)
 
 
@@ -51,46 +49,50 @@ class RealMotion:
 
     def __init__(self) -> None:
         self.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-        self.previous: np.ndarray | None = None
+        self.previous: tuple[np.ndarray, np.ndarray] | None = None  # grey, float RGB
+        self.grid: np.ndarray | None = None  # each pixel's own (x, y)
 
     def add(self, real: np.ndarray) -> Motion | None:
-        grey = cv2.cvtColor(real, cv2.COLOR_RGB2GRAY)
-        previous, self.previous = self.previous, grey
+        grey, frame = cv2.cvtColor(real, cv2.COLOR_RGB2GRAY), real.astype(np.float32)
+        previous, self.previous = self.previous, (grey, frame)
         if previous is None:
             return None
-        backward = self.dis.calc(grey, previous, None)  # t -> t-1
-        forward = self.dis.calc(previous, grey, None)   # t-1 -> t
-        motion = Motion(backward, np.ones(grey.shape, bool))
+        if self.grid is None or self.grid.shape[:2] != grey.shape:
+            h, w = grey.shape
+            self.grid = np.stack(np.meshgrid(np.arange(w), np.arange(h)), -1).astype(np.float32)
+        backward = self.dis.calc(grey, previous[0], None)  # t -> t-1
+        forward = self.dis.calc(previous[0], grey, None)   # t-1 -> t
+        motion = Motion(self.grid + backward, np.zeros(grey.shape, bool))
         back_again = motion.warp(forward)  # forward flow at each pixel's place in t-1
         h, w = grey.shape
-        grid = np.stack(np.meshgrid(np.arange(w), np.arange(h)), -1)
-        source = grid + backward
-        inside = ((source[..., 0] >= 0) & (source[..., 0] <= w - 1)
-                  & (source[..., 1] >= 0) & (source[..., 1] <= h - 1))
+        x, y = motion.where[..., 0], motion.where[..., 1]
+        inside = (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)
         mismatch = ((backward + back_again) ** 2).sum(-1)
-        scale = (backward ** 2).sum(-1) + (back_again ** 2).sum(-1)
-        moving = (backward ** 2).sum(-1) > MOVING ** 2
-        motion.valid = inside & moving & (mismatch < ALPHA * scale + BETA)
+        speed = (backward ** 2).sum(-1)
+        consistent = mismatch < ALPHA * (speed + (back_again ** 2).sum(-1)) + BETA
+        motion.valid = inside & consistent & (speed > MOVING ** 2)
+        motion.real_error = float(np.abs(frame - motion.warp(previous[1]))[motion.valid].sum(dtype=np.float64))
         return motion
 
 
 class WarpingError:
     """The warping error of a candidate's frames, frame by frame, beside the real frames'
-    own on the same pixels: mean absolute difference (0-255) between frame t and frame t-1
-    warped by the real motion, over the followed pixels of every transition."""
+    own on the same pixels (``Motion.real_error``): mean absolute difference (0-255) between
+    frame t and frame t-1 warped by the real motion, over the followed pixels of every
+    transition."""
 
     def __init__(self) -> None:
-        self.previous: tuple[np.ndarray, np.ndarray] | None = None
+        self.previous: np.ndarray | None = None
         self.total = np.zeros(2)  # summed error of the candidate's and the real frames
         self.values = 0
 
-    def add(self, pred: np.ndarray, real: np.ndarray, motion: Motion | None) -> None:
-        frames = pred.astype(np.float32), real.astype(np.float32)
+    def add(self, pred: np.ndarray, motion: Motion | None) -> None:
+        frame = pred.astype(np.float32)
         if self.previous is not None and motion is not None and motion.valid.any():
-            for k, (now, before) in enumerate(zip(frames, self.previous)):
-                self.total[k] += np.abs(now - motion.warp(before))[motion.valid].sum(dtype=np.float64)
+            error = np.abs(frame - motion.warp(self.previous))[motion.valid].sum(dtype=np.float64)
+            self.total += (error, motion.real_error)
             self.values += int(motion.valid.sum()) * pred.shape[-1]
-        self.previous = frames
+        self.previous = frame
 
     def result(self) -> dict[str, float]:
         """``generated`` and ``real`` errors and their ``ratio`` (1.0: as stable as the real

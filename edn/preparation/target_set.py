@@ -23,6 +23,7 @@ from edn.core.keypoints import PARTS, scale_keypoints
 from edn.core.openpose_json import read_sequence
 from edn.core.paths import FRAMES, KEYPOINTS, MASKS, frame_name
 from edn.core.skeleton import render_labels
+from edn.preparation.contact_sheet import spread
 from edn.preparation.prepare import PreparedMeta
 
 PLATE_SAMPLE = 512  # frames, evenly spaced, the plate's medians look at (at most, each)
@@ -84,13 +85,13 @@ def plate_sample(frames: int, recent: int | None, sample: int = PLATE_SAMPLE
     among the last ``recent``: at most ``sample`` spread over all ``frames`` and at most
     ``sample`` spread over the last ``recent``; every frame when there are no more than
     ``sample`` (and ``recent`` is no more than ``sample``)."""
-    def spread(first: int) -> set[int]:
-        return set(np.linspace(first, frames - 1, min(sample, frames - first)).round().astype(int).tolist())
+    def over(first: int) -> set[int]:
+        return set((first + spread(frames - first, sample)).tolist())
 
     if not recent:
-        return sorted(spread(0)), None
+        return sorted(over(0)), None
     start = max(0, frames - recent)
-    picks = sorted(spread(0) | spread(start))
+    picks = sorted(over(0) | over(start))
     return picks, sum(i >= start for i in picks)
 
 
