@@ -152,7 +152,7 @@ def test_real_motion_follows_the_square_and_keeps_only_what_moves():
     assert motion.add(real[0]) is None
     m = motion.add(real[1])
     grid = np.stack(np.meshgrid(np.arange(128), np.arange(128)), -1)
-    inside = (m.where - grid)[45:75, 20:50]  # on the square: it came from 4 px to the left
+    inside = (m.flow.where - grid)[45:75, 20:50]  # on the square: it came from 4 px to the left
     assert np.median(inside[..., 0]) == pytest.approx(-4, abs=0.5)
     assert np.abs(np.median(inside[..., 1])) < 0.5
     assert m.valid[40:80, 10:60].mean() > 0.9  # the square, where it is now and was

@@ -7,7 +7,7 @@ import torch
 from skimage.metrics import structural_similarity
 
 from edn.core.config import Config, FaceConfig
-from edn.models.losses import VGG19_FILE, VGGLoss, feature_matching_loss, lsgan_loss, ssim
+from edn.models.losses import VGG19_FILE, VGGLoss, feature_matching_loss, flow_warp_loss, lsgan_loss, ssim
 from edn.training.presets import preset
 
 
@@ -117,3 +117,22 @@ def test_a_config_saved_before_temporal_and_face_existed_still_loads(tmp_path):
     cfg = Config.load(tmp_path / "old.json")
     assert cfg.generator.temporal and not cfg.train.stages[0].face
     assert cfg.face == FaceConfig() and len(cfg.train.stages) == 1
+
+
+def test_flow_warp_loss_is_zero_where_the_flow_explains_the_change():
+    rng = np.random.default_rng(0)
+    previous = torch.from_numpy(rng.uniform(-1, 1, (1, 3, 20, 30))).float().requires_grad_()
+    current = torch.roll(previous.detach(), 3, dims=3)  # moved 3 px right
+    grid = torch.stack(torch.meshgrid(torch.arange(30.0), torch.arange(20.0), indexing="xy"), -1)[None]
+    came_from = grid - torch.tensor([3.0, 0.0])  # each pixel came from 3 px to its left
+    followed = torch.ones(1, 1, 20, 30)
+    followed[..., :3] = 0  # rolled in from the right edge: no flow explains those
+    loss = flow_warp_loss(previous, current, came_from, followed)
+    assert loss.item() == pytest.approx(0, abs=1e-5)
+    still = flow_warp_loss(previous, current, grid, followed)  # a flow that says "nothing moved"
+    assert still.item() == pytest.approx((current - previous).abs()[..., 3:].mean().item(), rel=1e-5)
+    assert still.item() > 0.5
+    still.backward()
+    assert previous.grad is not None and previous.grad[..., 3:].abs().sum() > 0
+    # Only followed pixels count: nothing followed, nothing to learn.
+    assert flow_warp_loss(previous, current, grid, torch.zeros_like(followed)).item() == 0

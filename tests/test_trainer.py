@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from edn.core.paths import CHECKPOINT
+from edn.models.losses import flow_warp_loss
 from edn.training.trainer import lr_at
 from tests.helpers.tiny_training import make_trainer, tiny_config
 
@@ -119,3 +120,22 @@ def test_without_temporal_smoothing_g_sees_only_the_label_map(tmp_path):
     a = trainer.model.generate(batch.label_t, torch.zeros_like(batch.real_t))
     b = trainer.model.generate(batch.label_t, batch.real_t)
     assert torch.equal(a, b)  # the previous frame is not an input
+
+
+def test_flow_warp_pairs_carry_the_real_frames_flow(tmp_path):
+    """With a flow-warp weight each pair holds the flow from frame t+1 back to frame t: frame
+    t moved by it is frame t+1 where the flow follows, and the term is trained."""
+    cfg = tiny_config()
+    cfg.loss.warp = 10.0
+    trainer = make_trainer(tmp_path / "run", cfg)
+    pair = trainer.batch(0)
+    assert pair.flow is not None and pair.followed is not None
+    assert pair.flow.shape == (1, 32, 32, 2) and pair.followed.shape == (1, 1, 32, 32)
+    assert pair.followed.mean() > 0.5
+    moved = flow_warp_loss(pair.real_t, pair.real_t1, pair.flow, pair.followed)
+    grid = torch.stack(torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="xy"), -1)[None]
+    unmoved = flow_warp_loss(pair.real_t, pair.real_t1, grid, pair.followed)
+    # The square walks 2 px a frame; the flow follows it (what is left is the sensor noise).
+    assert moved < unmoved / 2
+    assert "g_warp" in trainer.step()
+    assert make_trainer(tmp_path / "plain").batch(0).flow is None  # weight 0: no flow computed

@@ -77,6 +77,10 @@ class LossConfig:
     # 1 - SSIM (edn.models.losses.ssim, the measure faces are scored with) of the face stage's
     # refined crop to the real one; the face stage only.
     ssim: float = 0.0
+    # vid2vid's flow-warp loss in the body stage: L1 between generated frame t+1 and generated
+    # frame t moved by the real frames' optical flow, over the pixels the flow follows
+    # (edn.models.losses.flow_warp_loss).
+    warp: float = 0.0
 
 
 @dataclass

@@ -11,36 +11,32 @@ over every pixel the demo's mean training frame scored 0.75 ("steadier than real
 the moving ones 1.27. Blur still lowers the error of an output that does move (a blurred copy
 of the real video: 0.63); body SSIM and the pose distance are what blur loses.
 
-Flow: OpenCV's DIS (no weights to download), on grey levels, computed once per pair of real
-frames and shared by every candidate scored on them."""
+Flow: edn.core.flow (OpenCV's DIS, forward-backward consistent), computed once per pair of
+real frames and shared by every candidate scored on them."""
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
-# Forward-backward consistency (Sundaram et al. 2010, as Lai et al. use it): a pixel is
-# followed when |b + f(x + b)|^2 < ALPHA (|b|^2 + |f(x + b)|^2) + BETA.
-ALPHA, BETA = 0.01, 0.5
+from edn.core.flow import Flow, FlowEstimator, grey
+
 MOVING = 0.5  # px a frame: slower pixels are left out
 
 
 @dataclass
 class Motion:
-    """How frame t's pixels came from frame t-1: ``where`` (h, w, 2) float32, each pixel's
-    place in frame t-1 (frame t ~ frame t-1 there), ``valid`` (h, w) bool, the pixels the flow
-    follows (forward-backward consistent, inside the frame) and that move (more than MOVING
-    px), and ``real_error``, the real frames' own summed warping error over them."""
-    where: np.ndarray
+    """How frame t's pixels came from frame t-1 (``flow``), ``valid`` (h, w) bool, the pixels
+    the flow follows and that move (more than MOVING px), and ``real_error``, the real frames'
+    own summed warping error over them."""
+    flow: Flow
     valid: np.ndarray
     real_error: float = 0.0
 
     def warp(self, previous: np.ndarray) -> np.ndarray:
         """Frame t-1 (h, w, C) moved onto frame t."""
-        return cv2.remap(previous, self.where[..., 0], self.where[..., 1], cv2.INTER_LINEAR,
-                         borderMode=cv2.BORDER_REPLICATE)
+        return self.flow.warp(previous)
 
 
 class RealMotion:
@@ -48,30 +44,17 @@ class RealMotion:
     frame before (None for the first)."""
 
     def __init__(self) -> None:
-        self.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        self.flows = FlowEstimator()
         self.previous: tuple[np.ndarray, np.ndarray] | None = None  # grey, float RGB
-        self.grid: np.ndarray | None = None  # each pixel's own (x, y)
 
     def add(self, real: np.ndarray) -> Motion | None:
-        grey, frame = cv2.cvtColor(real, cv2.COLOR_RGB2GRAY), real.astype(np.float32)
-        previous, self.previous = self.previous, (grey, frame)
+        current = (grey(real), real.astype(np.float32))
+        previous, self.previous = self.previous, current
         if previous is None:
             return None
-        if self.grid is None or self.grid.shape[:2] != grey.shape:
-            h, w = grey.shape
-            self.grid = np.stack(np.meshgrid(np.arange(w), np.arange(h)), -1).astype(np.float32)
-        backward = self.dis.calc(grey, previous[0], None)  # t -> t-1
-        forward = self.dis.calc(previous[0], grey, None)   # t-1 -> t
-        motion = Motion(self.grid + backward, np.zeros(grey.shape, bool))
-        back_again = motion.warp(forward)  # forward flow at each pixel's place in t-1
-        h, w = grey.shape
-        x, y = motion.where[..., 0], motion.where[..., 1]
-        inside = (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)
-        mismatch = ((backward + back_again) ** 2).sum(-1)
-        speed = (backward ** 2).sum(-1)
-        consistent = mismatch < ALPHA * (speed + (back_again ** 2).sum(-1)) + BETA
-        motion.valid = inside & consistent & (speed > MOVING ** 2)
-        motion.real_error = float(np.abs(frame - motion.warp(previous[1]))[motion.valid].sum(dtype=np.float64))
+        flow = self.flows.between(previous[0], current[0])
+        motion = Motion(flow, flow.followed & (flow.speed > MOVING))
+        motion.real_error = float(np.abs(current[1] - motion.warp(previous[1]))[motion.valid].sum(dtype=np.float64))
         return motion
 
 

@@ -1,6 +1,6 @@
 """pix2pixHD losses: LSGAN, discriminator feature matching and the VGG19 perceptual loss; SSIM
-as a loss (the face stage's structure term) and the L1 over the face box (the body stage's face
-term)."""
+as a loss (the face stage's structure term), the L1 over the face box (the body stage's face
+term) and vid2vid's flow-warp loss (the body stage's temporal term)."""
 from __future__ import annotations
 
 import logging
@@ -66,6 +66,20 @@ def ssim(x: torch.Tensor, y: torch.Tensor, win_size: int = 7) -> torch.Tensor:
     vx, vy, cov = unbiased * (xx - mx * mx), unbiased * (yy - my * my), unbiased * (xy - mx * my)
     s = ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
     return s.mean(dim=(1, 2, 3)).mean()
+
+
+def flow_warp_loss(previous: torch.Tensor, current: torch.Tensor, flow: torch.Tensor,
+                   followed: torch.Tensor) -> torch.Tensor:
+    """vid2vid's flow-warp loss: mean L1 between ``current`` (B, C, H, W) and ``previous``
+    moved onto it by the real frames' ``flow`` (B, H, W, 2), each pixel's place (x, y) in
+    the previous frame, over the pixels ``followed`` (B, 1, H, W) marks; computed in fp32."""
+    h, w = previous.shape[-2:]
+    grid = torch.stack([flow[..., 0] * (2 / (w - 1)) - 1, flow[..., 1] * (2 / (h - 1)) - 1], -1)
+    warped = F.grid_sample(previous.float(), grid.float(), mode="bilinear", padding_mode="border",
+                           align_corners=True)
+    weight = followed.float()
+    error = ((current.float() - warped).abs() * weight).sum()
+    return error / (weight.sum() * current.shape[1]).clamp(min=1)
 
 
 def face_l1(fake: torch.Tensor, real: torch.Tensor, keypoints: np.ndarray,

@@ -3,7 +3,9 @@
 G sees the current label map stacked with its own previous output. Training uses
 consecutive frames (t, t+1): G makes frame t from zeros, then frame t+1 from frame t, with
 gradients flowing through frame t; D judges the pair (label_t, label_t1, frame_t, frame_t1).
-Without temporal smoothing it is plain frame-by-frame pix2pixHD.
+Without temporal smoothing it is plain frame-by-frame pix2pixHD. With a flow-warp weight
+(LossConfig.warp), generated frame t moved by the real frames' flow must match generated
+frame t+1 where the flow follows the pixels.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from edn.core.face_box import face_box_side
 from edn.core.runtime import Precision, to_memory_format
 from edn.models.build import build_discriminator, build_generator, load_weights
 from edn.models.generator import LocalEnhancer, generator_input
-from edn.models.losses import VGGLoss, face_l1, feature_matching_loss, lsgan_loss
+from edn.models.losses import VGGLoss, face_l1, feature_matching_loss, flow_warp_loss, lsgan_loss
 from edn.models.winograd import use_winograd
 from edn.training.stage import FramePair, Stage, body_frames, run_generator, split_batch
 
@@ -103,6 +105,9 @@ class TemporalPix2PixHD(Stage):
         load_weights(earlier, previous["model"]["generator"], "the earlier stage's checkpoint")
         enhancer.load_global(_core(earlier))
 
+    def uses_flow(self) -> bool:
+        return self.wants("g_warp")
+
     def loss_terms(self, pair: FramePair) -> dict[str, torch.Tensor]:
         # One autocast region for both G passes, so G's weights are cast to bf16 once.
         fake_t, fake_t1, masks = body_frames(self.generator, pair.label_t, pair.label_t1,
@@ -124,6 +129,8 @@ class TemporalPix2PixHD(Stage):
             terms["g_l1"] = (fakes.float() - reals.float()).abs().mean()
         if self.wants("g_face_l1") and pair.keypoints_t1 is not None:
             terms["g_face_l1"] = face_l1(fake_t1, pair.real_t1, pair.keypoints_t1, self.face_side)
+        if self.wants("g_warp") and pair.flow is not None and pair.followed is not None:
+            terms["g_warp"] = flow_warp_loss(fake_t, fake_t1, pair.flow, pair.followed)
         if self.wants("g_mask") and masks is not None and pair.mask_t is not None and pair.mask_t1 is not None:
             predicted = torch.cat(masks, 0).float()
             terms["g_mask"] = (predicted - torch.cat([pair.mask_t, pair.mask_t1], 0)).abs().mean()

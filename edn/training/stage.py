@@ -34,8 +34,11 @@ from edn.models.losses import VGGLoss
 class FramePair:
     """Label maps and real frames of frames t and t+1, each (B, 3, H, W) in [-1, 1], and
     optionally their person masks (B, 1, H, W) in [0, 1] for the composite's mask loss,
-    frame t+1's keypoints (B, 18, 3) in pixels, numpy, for the face stage, and, when the pair
-    is a person window's crop of the frames, the background plate's crop under it (B, 3, H, W)."""
+    frame t+1's keypoints (B, 18, 3) in pixels, numpy, for the face stage, when the pair
+    is a person window's crop of the frames, the background plate's crop under it (B, 3, H, W),
+    and for the flow-warp loss the real frames' flow from t+1 back to t (edn.core.flow):
+    ``flow`` (B, H, W, 2), each pixel of frame t+1's place (x, y) in frame t, and ``followed``
+    (B, 1, H, W), 1 where the flow follows the pixel."""
 
     label_t: torch.Tensor
     label_t1: torch.Tensor
@@ -45,6 +48,8 @@ class FramePair:
     mask_t1: torch.Tensor | None = None
     keypoints_t1: np.ndarray | None = None
     plate: torch.Tensor | None = None
+    flow: torch.Tensor | None = None
+    followed: torch.Tensor | None = None
 
     def to(self, device: torch.device, channels_last: bool) -> "FramePair":
         def move(x: torch.Tensor | np.ndarray | None) -> torch.Tensor | np.ndarray | None:
@@ -116,7 +121,7 @@ def loss_weights(loss: LossConfig) -> dict[str, float]:
     """The weight of every loss term: generator terms start with "g_", discriminator terms
     with "d_" (pix2pixHD halves D's real and fake terms). A term of weight 0 is not computed."""
     return {"g_gan": 1.0, "g_feat": loss.feat_match, "g_vgg": loss.vgg, "g_l1": loss.l1,
-            "g_mask": loss.mask, "g_face_l1": loss.face_l1, "g_ssim": loss.ssim,
+            "g_mask": loss.mask, "g_face_l1": loss.face_l1, "g_ssim": loss.ssim, "g_warp": loss.warp,
             "d_real": 0.5, "d_fake": 0.5}
 
 
@@ -166,6 +171,10 @@ class Stage(ABC):
     @abstractmethod
     def start_from(self, previous: dict, cfg: Config) -> None:
         """Begin from the checkpoint ``previous`` of the finished stage before this one."""
+
+    def uses_flow(self) -> bool:
+        """Whether this stage's pairs need the real frames' flow (``FramePair.flow``)."""
+        return False
 
     def trains_on(self, keypoints_t1: np.ndarray, size: tuple[int, int]) -> bool:
         """Whether a pair whose frame t+1 has ``keypoints_t1`` (in the pair's (h, w) ``size``)
