@@ -160,11 +160,11 @@ def test_real_motion_follows_the_square_and_keeps_only_what_moves():
 
 
 def test_the_fastest_quarter_is_where_the_skeleton_moves_most():
-    from edn.evaluation.metrics import fastest_quarter, joint_speed
+    from edn.core.keypoints import fastest_quarter, joint_speed
     poses = np.stack([coco18_person(dx=x) for x in (0, 1, 2, 12, 13, 14, 34, 35)])
     poses[5, 4, 2] = 0  # a joint missing: the others still measure the move
     np.testing.assert_allclose(joint_speed(poses), [1, 1, 1, 10, 1, 1, 20, 1])
-    assert fastest_quarter(poses).tolist() == [False, False, False, True, False, False, True, False]
+    assert fastest_quarter(joint_speed(poses)).tolist() == [False, False, False, True, False, False, True, False]
     img = np.zeros((120, 100, 3), np.uint8)
     scores = FrameScores((100, 120), NobodyFound())
     for pose in poses:

@@ -8,8 +8,8 @@ import torch
 
 from edn.core.paths import CHECKPOINT
 from edn.models.losses import flow_warp_loss
-from edn.training.trainer import lr_at
-from tests.helpers.tiny_training import make_trainer, tiny_config
+from edn.training.trainer import Trainer, lr_at
+from tests.helpers.tiny_training import make_trainer, tiny_config, tiny_target
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -139,3 +139,14 @@ def test_flow_warp_pairs_carry_the_real_frames_flow(tmp_path):
     assert moved < unmoved / 2
     assert "g_warp" in trainer.step()
     assert make_trainer(tmp_path / "plain").batch(0).flow is None  # weight 0: no flow computed
+
+
+def test_fast_pairs_come_more_often_an_epoch(tmp_path):
+    cfg = tiny_config()
+    cfg.train.fast_pairs = 3
+    target = tiny_target()
+    target.keypoints[5:, :, 0] += 6  # the skeleton jumps between frames 4 and 5
+    trainer = Trainer(cfg, target, tmp_path / "run", torch.device("cpu"), plate=target.plate())
+    # 7 pairs; the fastest quarter is pair 4 alone, there 3 times an epoch.
+    assert sorted(trainer.pairs.tolist()) == [0, 1, 2, 3, 4, 4, 4, 5, 6]
+    assert sorted(make_trainer(tmp_path / "plain").pairs.tolist()) == list(range(7))

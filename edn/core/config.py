@@ -119,6 +119,9 @@ class TrainConfig:
     # 480 vs 398 ms, forward+backward on par); oneDNN's blocked NCHW path already vectorises.
     channels_last: bool = False
     compile: bool = False  # torch.compile G's training passes (edn.training.pix2pixhd_stage)
+    # Pair sampling: the quarter of the pairs whose skeleton moves the most (edn.core.keypoints
+    # .joint_speed) comes this many times an epoch, the others once.
+    fast_pairs: int = 1
     stages: list[StageConfig] = field(default_factory=list)
 
 

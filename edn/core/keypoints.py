@@ -262,3 +262,23 @@ def read_coco_keypoints(path: str | os.PathLike) -> list[AnnotatedImage]:
             np.stack([p for p, _ in people]) if people else np.zeros((0, NUM_JOINTS, 3), np.float32),
             np.stack([m for _, m in people]) if people else np.zeros((0, NUM_JOINTS), bool)))
     return out
+
+
+def joint_speed(keypoints: np.ndarray, min_conf: float = 0.1) -> np.ndarray:
+    """(N,) each frame's mean body-joint displacement in pixels from the frame before (the
+    first frame's: to the next), over the joints seen in both; 0 where none is."""
+    body = keypoints[:, :NUM_JOINTS]
+    seen = (body[1:, :, 2] > min_conf) & (body[:-1, :, 2] > min_conf)
+    step = np.linalg.norm(body[1:, :, :2] - body[:-1, :, :2], axis=-1)
+    with np.errstate(invalid="ignore"):
+        moved = np.where(seen.any(-1), np.where(seen, step, 0).sum(-1) / seen.sum(-1), 0.0)
+    return np.concatenate([moved[:1], moved]) if len(moved) else np.zeros(len(keypoints))
+
+
+def fastest_quarter(speed: np.ndarray) -> np.ndarray:
+    """(N,) bool: the quarter of the N frames (at least one) with the highest ``speed`` (e.g.
+    ``joint_speed``); ties keep the earlier frame."""
+    order = np.argsort(-speed, kind="stable")
+    fast = np.zeros(len(speed), bool)
+    fast[order[:max(1, len(speed) // 4)]] = True
+    return fast

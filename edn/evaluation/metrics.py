@@ -8,7 +8,16 @@ import numpy as np
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from edn.core.errors import UserError
-from edn.core.keypoints import FACE, LEFT_HAND, NUM_JOINTS, RIGHT_HAND, WHOLE_JOINTS, torso_size
+from edn.core.keypoints import (
+    FACE,
+    LEFT_HAND,
+    NUM_JOINTS,
+    RIGHT_HAND,
+    WHOLE_JOINTS,
+    fastest_quarter,
+    joint_speed,
+    torso_size,
+)
 from edn.core.face_box import face_box
 from edn.core.skeleton import size_scale
 from edn.core.window import body_box
@@ -129,26 +138,6 @@ def pose_distance(detected: np.ndarray, reference: np.ndarray,
     }
 
 
-def joint_speed(keypoints: np.ndarray, min_conf: float = 0.1) -> np.ndarray:
-    """(N,) each frame's mean body-joint displacement in pixels from the frame before (the
-    first frame's: to the next), over the joints seen in both; 0 where none is."""
-    body = keypoints[:, :NUM_JOINTS]
-    seen = (body[1:, :, 2] > min_conf) & (body[:-1, :, 2] > min_conf)
-    step = np.linalg.norm(body[1:, :, :2] - body[:-1, :, :2], axis=-1)
-    with np.errstate(invalid="ignore"):
-        moved = np.where(seen.any(-1), np.where(seen, step, 0).sum(-1) / seen.sum(-1), 0.0)
-    return np.concatenate([moved[:1], moved]) if len(moved) else np.zeros(len(keypoints))
-
-
-def fastest_quarter(keypoints: np.ndarray) -> np.ndarray:
-    """(N,) bool: the quarter of the frames whose skeletons move the most (``joint_speed``)."""
-    speed = joint_speed(keypoints)
-    order = np.argsort(-speed, kind="stable")
-    fast = np.zeros(len(keypoints), bool)
-    fast[order[:max(1, len(keypoints) // 4)]] = True
-    return fast
-
-
 class Flicker:
     """The flicker ratio, frame by frame: mean absolute change between consecutive generated
     frames over the same on the real frames; 1.0 is as stable as reality, above 1 flickers
@@ -232,7 +221,7 @@ class FrameScores:
             scores["hands"] = (r["left"] + r["right"]).result()
         scores["pose_distance"] = pose_distance(detected, reference)
         if len(reference) >= 4:  # fast moves apart: where limbs go missing first
-            fast = fastest_quarter(reference)
+            fast = fastest_quarter(joint_speed(reference))
             scores["pose_distance_fastest_quarter"] = pose_distance(detected[fast], reference[fast])
             scores["pose_distance_other_frames"] = pose_distance(detected[~fast], reference[~fast])
         if self.face_points:

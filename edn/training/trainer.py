@@ -21,6 +21,7 @@ from tqdm import tqdm
 from edn.core.config import Config
 from edn.core.errors import RunError, UserError
 from edn.core.flow import FlowEstimator, grey
+from edn.core.keypoints import fastest_quarter, joint_speed
 from edn.core.paths import CHECKPOINT, CONFIG, LOGS, weights_dir
 from edn.core.run import load_checkpoint, save_checkpoint
 from edn.core.tensors import to_tensor
@@ -108,6 +109,9 @@ class Trainer:
         if len(self.pairs) < 1:
             raise UserError("no frame pair to train this stage on: training needs two consecutive "
                             "frames (and the face stage frames that show a face)")
+        if cfg.train.fast_pairs > 1:
+            fast = self.pairs[fastest_quarter(joint_speed(kp)[self.pairs + 1])]
+            self.pairs = np.concatenate([self.pairs, np.repeat(fast, cfg.train.fast_pairs - 1)])
 
     def _log(self, message: str) -> None:
         if self.dist.main:
