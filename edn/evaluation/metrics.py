@@ -274,7 +274,7 @@ def retrieval_verdict(name: str, scores: dict, retrieval: dict) -> str:
 
 ABLATION_COLUMNS = ("body SSIM", "face SSIM", "face centre SSIM", "hand SSIM",
                     "pose distance (px)", "face pose distance (px)", "missed joints / frame",
-                    "flicker ratio", "warping error ratio")
+                    "flicker ratio", "warping error ratio", "fastest-quarter pose distance (px)")
 _ABLATION_ORDER = ("pix2pixHD", "pix2pixHD +face", "pix2pixHD +face/hand labels",
                    "pix2pixHD +face/hand labels +face", "+temporal smoothing", "+face",
                    "+face/hand labels", "+face/hand labels +face")
@@ -301,14 +301,15 @@ def ablation_rank(row: str) -> int:
 
 def ablation_row(scores: dict) -> dict[str, float]:
     """The ablation columns from ``FrameScores.result()``; NaN for the hands and face points
-    of keypoints without them."""
+    of keypoints without them, and for the fastest quarter's pose distance without a pose."""
     pose = scores["pose_distance"]
     face_pose = scores.get("face_pose_distance", {}).get("pixels", math.nan)
     return dict(zip(ABLATION_COLUMNS, (scores["body"]["ssim"], scores["face"]["ssim"],
                                        scores["face_centre"]["ssim"],
                                        scores.get("hands", {}).get("ssim", math.nan),
                                        pose["pixels"], face_pose, pose["missed_per_frame"],
-                                       scores["flicker_ratio"], scores["warping_error"]["ratio"])))
+                                       scores["flicker_ratio"], scores["warping_error"]["ratio"],
+                                       scores.get("pose_distance_fastest_quarter", {}).get("pixels", math.nan))))
 
 
 def ablation_table(rows: dict[str, dict[str, float]]) -> str:
