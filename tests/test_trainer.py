@@ -150,3 +150,16 @@ def test_fast_pairs_come_more_often_an_epoch(tmp_path):
     # 7 pairs; the fastest quarter is pair 4 alone, there 3 times an epoch.
     assert sorted(trainer.pairs.tolist()) == [0, 1, 2, 3, 4, 4, 4, 5, 6]
     assert sorted(make_trainer(tmp_path / "plain").pairs.tolist()) == list(range(7))
+
+
+def test_the_flow_warp_weight_ramps_up_over_its_share_of_the_run(tmp_path):
+    cfg = tiny_config()
+    cfg.loss.warp, cfg.loss.warp_ramp = 10.0, 0.5
+    trainer = make_trainer(tmp_path / "run", cfg)
+    trainer.planned = 8
+    weights = []
+    for _ in range(6):
+        trainer.step()
+        weights.append(trainer.model.weights["g_warp"])
+    # Iteration i of 8 is progress i / 8: the weight reaches 10 at half the run.
+    assert weights == [0.0, 2.5, 5.0, 7.5, 10.0, 10.0]

@@ -81,6 +81,9 @@ class LossConfig:
     # frame t moved by the real frames' optical flow, over the pixels the flow follows
     # (edn.models.losses.flow_warp_loss).
     warp: float = 0.0
+    # Its schedule: the weight grows linearly from 0 to ``warp`` over this fraction of the
+    # run's planned iterations (0: the full weight from the start).
+    warp_ramp: float = 0.0
 
 
 @dataclass

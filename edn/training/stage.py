@@ -144,6 +144,7 @@ class Stage(ABC):
         self.weights = loss_weights(loss)
         if vgg is None:
             self.weights["g_vgg"] = 0.0
+        self.warp_weight, self.warp_ramp = self.weights["g_warp"], loss.warp_ramp
         self.vgg = vgg
         self.distributed = distributed
         betas = (train.beta1, train.beta2)
@@ -196,6 +197,12 @@ class Stage(ABC):
 
     def wants(self, term: str) -> bool:
         return self.weights[term] > 0
+
+    def set_progress(self, progress: float) -> None:
+        """The temporal term's schedule at ``progress`` (iteration / planned iterations): the
+        flow-warp weight grows from 0 over the first ``LossConfig.warp_ramp`` of the run."""
+        if self.warp_ramp > 0:
+            self.weights["g_warp"] = self.warp_weight * min(1.0, progress / self.warp_ramp)
 
     def set_lr(self, lr: float) -> None:
         for opt in (self.opt_g, self.opt_d):

@@ -218,6 +218,7 @@ class Trainer:
     def step(self) -> dict[str, torch.Tensor]:
         decay = self._decay_length(self.cfg.train.stages[self.stage])
         self.model.set_lr(lr_at(self.iteration, self.planned, decay, self.cfg.train.lr))
+        self.model.set_progress(self.iteration / self.planned)
         losses = self.model.step(self.batch(self.iteration))
         self.iteration += 1
         return losses
