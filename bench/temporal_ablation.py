@@ -39,11 +39,23 @@ def with_loss(**changes: float) -> Callable[[Config], Config]:
     return lambda cfg: dataclasses.replace(cfg, loss=dataclasses.replace(cfg.loss, **changes))
 
 
+def with_train(**changes: int) -> Callable[[Config], Config]:
+    return lambda cfg: dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, **changes))
+
+
+def with_discriminator(**changes: int) -> Callable[[Config], Config]:
+    return lambda cfg: dataclasses.replace(
+        cfg, discriminator=dataclasses.replace(cfg.discriminator, **changes))
+
+
 # name -> the lever, applied to the `cpu` preset.
 ROWS: dict[str, Callable[[Config], Config]] = {
     "today": lambda cfg: cfg,
     "warp100": with_loss(warp=100.0),
     "warp300": with_loss(warp=300.0),
+    "warp100_ramp": with_loss(warp=100.0, warp_ramp=0.5),
+    "fast_pairs3": with_train(fast_pairs=3),
+    "d3": with_discriminator(frames=3),
 }
 
 

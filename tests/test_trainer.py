@@ -4,10 +4,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
+from edn.core.errors import ConfigError
 from edn.core.paths import CHECKPOINT
+from edn.core.tensors import to_tensor
+from edn.core.window import window_box
 from edn.models.losses import flow_warp_loss
+from edn.training.data import batch_indices
 from edn.training.trainer import Trainer, lr_at
 from tests.helpers.tiny_training import make_trainer, tiny_config, tiny_target
 
@@ -163,3 +168,24 @@ def test_the_flow_warp_weight_ramps_up_over_its_share_of_the_run(tmp_path):
         weights.append(trainer.model.weights["g_warp"])
     # Iteration i of 8 is progress i / 8: the weight reaches 10 at half the run.
     assert weights == [0.0, 2.5, 5.0, 7.5, 10.0, 10.0]
+
+
+def test_a_three_frame_discriminator_trains_on_three_frames_in_a_row(tmp_path):
+    cfg = tiny_config()
+    cfg.discriminator.frames = 3
+    trainer = make_trainer(tmp_path / "run", cfg, window=(16, 24))
+    assert trainer.model.discriminator.scales[0].layers[0][0].in_channels == 18  # 3 labels, 3 frames
+    assert sorted(trainer.pairs.tolist()) == list(range(6))  # 8 frames: 6 runs of three
+    pair = trainer.batch(0)
+    assert pair.label_t2 is not None and pair.real_t2 is not None and pair.mask_t2 is not None
+    assert pair.real_t2.shape == pair.real_t.shape == (1, 3, 24, 16)
+    # Frame t+2 cut with the same window as frames t and t+1.
+    i = int(trainer.pairs[batch_indices(0, 1, len(trainer.pairs), trainer.seed)[0]])
+    x0, y0, x1, y1 = window_box(trainer.origins[i], (16, 24))
+    expected = to_tensor(trainer.target.frames([i + 2])[:, y0:y1, x0:x1])
+    assert torch.equal(pair.real_t2, expected)
+    losses = trainer.step()
+    assert all(torch.isfinite(v) for v in losses.values())
+    cfg.discriminator.frames = 4
+    with pytest.raises(ConfigError, match="2 or 3"):
+        make_trainer(tmp_path / "bad", cfg)

@@ -44,6 +44,9 @@ class DiscriminatorConfig:
     ndf: int = 64
     n_layers: int = 3
     num_d: int = 2
+    # Consecutive frames D judges at once when temporally smoothed: EDN's 2, or 3 (G then
+    # makes three frames in a row each training step).
+    frames: int = 2
 
 
 @dataclass

@@ -44,8 +44,11 @@ def _pix2pixhd_generator(cfg: GeneratorConfig, n_local_enhancers: int, output_nc
 
 
 def build_discriminator(cfg: DiscriminatorConfig, gen: GeneratorConfig) -> MultiscaleDiscriminator:
-    # Temporally smoothed, D sees both label maps and both frames of the pair; else one of each.
-    frames = 2 if gen.temporal else 1
+    # Temporally smoothed, D sees the label maps and frames of cfg.frames consecutive frames;
+    # else one of each.
+    if cfg.frames not in (2, 3):
+        raise ConfigError(f"discriminator.frames must be 2 or 3, not {cfg.frames}")
+    frames = cfg.frames if gen.temporal else 1
     return MultiscaleDiscriminator(frames * (gen.label_nc + gen.output_nc), cfg.ndf, cfg.n_layers, cfg.num_d)
 
 

@@ -24,10 +24,10 @@ from edn.models.winograd import use_winograd
 from edn.training.stage import FramePair, Stage, body_frames, run_generator, split_batch
 
 
-def judged(labels: tuple[torch.Tensor, torch.Tensor], frames: tuple[torch.Tensor, torch.Tensor],
-           temporal: bool) -> torch.Tensor:
-    """What D sees of a pair: (label_t, label_t1, frame_t, frame_t1) stacked in channels when
-    temporally smoothed, else (label, frame) of each frame stacked in the batch."""
+def judged(labels: list[torch.Tensor], frames: list[torch.Tensor], temporal: bool) -> torch.Tensor:
+    """What D sees of consecutive frames: (label_t, label_t1, ..., frame_t, frame_t1, ...)
+    stacked in channels when temporally smoothed, else (label, frame) of each frame stacked
+    in the batch."""
     if temporal:
         return torch.cat([*labels, *frames], 1)
     return torch.cat([torch.cat(labels, 0), torch.cat(frames, 0)], 1)
@@ -47,9 +47,11 @@ class TemporalPix2PixHD(Stage):
         distributed: bool = False,
         temporal: bool = True,
         face_side: int | None = None,
+        frames: int = 2,
     ) -> None:
         """``face_side``: the face box's side for the face L1 term, the full frame's when
-        training pairs are person windows cut out of it (None: the pair's own frame's)."""
+        training pairs are person windows cut out of it (None: the pair's own frame's);
+        ``frames``: consecutive frames D judges (when temporally smoothed)."""
         device = next(generator.parameters()).device
         self.precision = Precision(device, train.fast)
         self.channels_last = train.channels_last
@@ -70,6 +72,7 @@ class TemporalPix2PixHD(Stage):
         self.output_nc: int = generator.output_nc  # type: ignore[assignment]
         self.temporal = temporal
         self.face_side = face_side
+        self.frames = frames if temporal else 2
         self._optimise(self.generator, self.discriminator, train, loss, vgg, distributed)
 
     @classmethod
@@ -79,7 +82,7 @@ class TemporalPix2PixHD(Stage):
         generator = build_generator(cfg.generator, s.n_local_enhancers, plate)
         discriminator = build_discriminator(cfg.discriminator, cfg.generator)
         return cls(generator.to(device), discriminator.to(device), cfg.loss, cfg.train, vgg, distributed,
-                   cfg.generator.temporal, face_box_side((s.height, s.width)))
+                   cfg.generator.temporal, face_box_side((s.height, s.width)), cfg.discriminator.frames)
 
     def networks(self) -> dict[str, nn.Module]:
         return {"generator": self.generator, "discriminator": self.discriminator}
@@ -109,31 +112,28 @@ class TemporalPix2PixHD(Stage):
         return self.wants("g_warp")
 
     def loss_terms(self, pair: FramePair) -> dict[str, torch.Tensor]:
-        # One autocast region for both G passes, so G's weights are cast to bf16 once.
-        fake_t, fake_t1, masks = body_frames(self.generator, pair.label_t, pair.label_t1,
-                                             self.output_nc, self.temporal, self.run_generator,
-                                             pair.plate)
-        labels = (pair.label_t, pair.label_t1)
-        fake = judged(labels, (fake_t, fake_t1), self.temporal)
-        real = judged(labels, (pair.real_t, pair.real_t1), self.temporal)
+        # One autocast region for all G passes, so G's weights are cast to bf16 once.
+        labels, reals = pair.labels(), pair.reals()
+        fakes, masks = body_frames(self.generator, labels, self.output_nc, self.temporal,
+                                   self.run_generator, pair.plate)
+        fake, real = judged(labels, fakes, self.temporal), judged(labels, reals, self.temporal)
         # Fake and real in one batch: instance norm is per sample, so this is exact.
         pred_fake, pred_real = split_batch(self.discriminator(torch.cat([fake, real], 0)))
         terms = {"g_gan": lsgan_loss(pred_fake, True)}
         if self.wants("g_feat"):
             terms["g_feat"] = feature_matching_loss(pred_fake, pred_real)
-        fakes = torch.cat([fake_t, fake_t1], 0)
-        reals = torch.cat([pair.real_t, pair.real_t1], 0)
+        all_fakes, all_reals = torch.cat(fakes, 0), torch.cat(reals, 0)
         if self.wants("g_vgg") and self.vgg is not None:
-            terms["g_vgg"] = self.vgg(fakes, reals)
+            terms["g_vgg"] = self.vgg(all_fakes, all_reals)
         if self.wants("g_l1"):
-            terms["g_l1"] = (fakes.float() - reals.float()).abs().mean()
+            terms["g_l1"] = (all_fakes.float() - all_reals.float()).abs().mean()
         if self.wants("g_face_l1") and pair.keypoints_t1 is not None:
-            terms["g_face_l1"] = face_l1(fake_t1, pair.real_t1, pair.keypoints_t1, self.face_side)
+            terms["g_face_l1"] = face_l1(fakes[1], pair.real_t1, pair.keypoints_t1, self.face_side)
         if self.wants("g_warp") and pair.flow is not None and pair.followed is not None:
-            terms["g_warp"] = flow_warp_loss(fake_t, fake_t1, pair.flow, pair.followed)
-        if self.wants("g_mask") and masks is not None and pair.mask_t is not None and pair.mask_t1 is not None:
-            predicted = torch.cat(masks, 0).float()
-            terms["g_mask"] = (predicted - torch.cat([pair.mask_t, pair.mask_t1], 0)).abs().mean()
+            terms["g_warp"] = flow_warp_loss(fakes[0], fakes[1], pair.flow, pair.followed)
+        real_masks = pair.masks()
+        if self.wants("g_mask") and masks is not None and real_masks is not None:
+            terms["g_mask"] = (torch.cat(masks, 0).float() - torch.cat(real_masks, 0)).abs().mean()
         terms["d_real"] = lsgan_loss(pred_real, True)
         terms["d_fake"] = lsgan_loss(pred_fake, False)
         return terms

@@ -38,7 +38,9 @@ class FramePair:
     is a person window's crop of the frames, the background plate's crop under it (B, 3, H, W),
     and for the flow-warp loss the real frames' flow from t+1 back to t (edn.core.flow):
     ``flow`` (B, H, W, 2), each pixel of frame t+1's place (x, y) in frame t, and ``followed``
-    (B, 1, H, W), 1 where the flow follows the pixel."""
+    (B, 1, H, W), 1 where the flow follows the pixel. A stage whose D judges three frames
+    also gets frame t+2's label map, real frame and mask (``label_t2``, ``real_t2``,
+    ``mask_t2``)."""
 
     label_t: torch.Tensor
     label_t1: torch.Tensor
@@ -50,6 +52,22 @@ class FramePair:
     plate: torch.Tensor | None = None
     flow: torch.Tensor | None = None
     followed: torch.Tensor | None = None
+    label_t2: torch.Tensor | None = None
+    real_t2: torch.Tensor | None = None
+    mask_t2: torch.Tensor | None = None
+
+    def labels(self) -> list[torch.Tensor]:
+        """The label maps of frames t, t+1 (and t+2)."""
+        return [x for x in (self.label_t, self.label_t1, self.label_t2) if x is not None]
+
+    def reals(self) -> list[torch.Tensor]:
+        """The real frames t, t+1 (and t+2)."""
+        return [x for x in (self.real_t, self.real_t1, self.real_t2) if x is not None]
+
+    def masks(self) -> list[torch.Tensor] | None:
+        """The person masks of frames t, t+1 (and t+2), None without them."""
+        masks = [x for x in (self.mask_t, self.mask_t1, self.mask_t2) if x is not None]
+        return masks if len(masks) == len(self.labels()) else None
 
     def to(self, device: torch.device, channels_last: bool) -> "FramePair":
         def move(x: torch.Tensor | np.ndarray | None) -> torch.Tensor | np.ndarray | None:
@@ -73,6 +91,25 @@ def run_generator(generator: nn.Module, x: torch.Tensor, plate: torch.Tensor | N
     return generator(x), None
 
 
+def generate_sequence(
+    generator: nn.Module,
+    labels: list[torch.Tensor],
+    output_nc: int = 3,
+    run: Run = run_generator,
+    plate: torch.Tensor | None = None,
+) -> tuple[list[torch.Tensor], list[torch.Tensor] | None]:
+    """Consecutive frames, the first from zeros, each next one from the one before (not
+    detached); plus the composite's person masks when G composites over a plate, else None."""
+    b, _, h, w = labels[0].shape
+    previous = labels[0].new_zeros(b, output_nc, h, w)
+    frames, masks = [], []
+    for label in labels:
+        previous, mask = run(generator, torch.cat([label, previous], 1), plate)
+        frames.append(previous)
+        masks.append(mask)
+    return frames, (masks if all(m is not None for m in masks) else None)  # type: ignore[return-value]
+
+
 def generate_pair(
     generator: nn.Module,
     label_t: torch.Tensor,
@@ -81,33 +118,26 @@ def generate_pair(
     run: Run = run_generator,
     plate: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, Masks]:
-    """Frame t from zeros, frame t+1 from frame t (not detached); plus the composite's person
-    masks of both frames when G composites over a plate, else None."""
-    b, _, h, w = label_t.shape
-    zeros = label_t.new_zeros(b, output_nc, h, w)
-    fake_t, mask_t = run(generator, torch.cat([label_t, zeros], 1), plate)
-    fake_t1, mask_t1 = run(generator, torch.cat([label_t1, fake_t], 1), plate)
-    masks = (mask_t, mask_t1) if mask_t is not None and mask_t1 is not None else None
-    return fake_t, fake_t1, masks
+    """Frame t from zeros, frame t+1 from frame t (``generate_sequence`` of two frames)."""
+    (fake_t, fake_t1), masks = generate_sequence(generator, [label_t, label_t1], output_nc, run, plate)
+    return fake_t, fake_t1, (masks[0], masks[1]) if masks is not None else None
 
 
 def body_frames(
     generator: nn.Module,
-    label_t: torch.Tensor,
-    label_t1: torch.Tensor,
+    labels: list[torch.Tensor],
     output_nc: int,
     temporal: bool,
     run: Run = run_generator,
     plate: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, torch.Tensor, Masks]:
-    """G's frames t and t+1 of a pair (and the composite's masks): temporally smoothed as in
-    `generate_pair`, else each frame from its own label map, both in one batch."""
+) -> tuple[list[torch.Tensor], list[torch.Tensor] | None]:
+    """G's frames of consecutive label maps (and the composite's masks): temporally smoothed
+    as in `generate_sequence`, else each frame from its own label map, all in one batch."""
     if temporal:
-        return generate_pair(generator, label_t, label_t1, output_nc, run, plate)
-    frames, mask = run(generator, torch.cat([label_t, label_t1], 0),
-                       None if plate is None else torch.cat([plate, plate], 0))
-    fake_t, fake_t1 = frames.chunk(2)
-    return fake_t, fake_t1, (mask.chunk(2) if mask is not None else None)  # type: ignore[return-value]
+        return generate_sequence(generator, labels, output_nc, run, plate)
+    frames, mask = run(generator, torch.cat(labels, 0),
+                       None if plate is None else torch.cat([plate] * len(labels), 0))
+    return list(frames.chunk(len(labels))), (list(mask.chunk(len(labels))) if mask is not None else None)
 
 
 def split_batch(output: list[list[torch.Tensor]]) -> tuple[list[list[torch.Tensor]], list[list[torch.Tensor]]]:
@@ -135,6 +165,7 @@ class Stage(ABC):
     scaler: torch.amp.GradScaler
     precision: Precision
     channels_last: bool = False
+    frames: int = 2  # consecutive frames a training sample holds (FramePair)
 
     def _optimise(self, trained_g: nn.Module, trained_d: nn.Module, train: TrainConfig,
                   loss: LossConfig, vgg: VGGLoss | None, distributed: bool) -> None:

@@ -98,11 +98,13 @@ class Trainer:
         self.iteration = 0
         self.saved: int | None = None  # iteration of the checkpoint on disk, if any
         self.planned = cfg.train.stages[stage].iterations
-        # Pair i is frames (i, i + 1), cut at origins[i] with a person window; the stage
-        # trains on the pairs it says it does (the face stage: those showing a face).
+        # Pair i is frames (i, i + 1) (and i + 2 for a stage that judges three), cut at
+        # origins[i] with a person window; the stage trains on the pairs it says it does (the
+        # face stage: those showing a face).
         kp = target.keypoints
-        pairs = range(len(target) - 1)
-        self.origins = [window_origin((kp[i], kp[i + 1]), window, target.size)
+        span = self.model.frames
+        pairs = range(len(target) - span + 1)
+        self.origins = [window_origin(kp[i:i + span], window, target.size)
                         for i in pairs] if window is not None else None
         w, h = self.pair_size
         self.pairs = np.array([i for i in pairs if self.model.trains_on(self.pair_keypoints(i), (h, w))], int)
@@ -168,11 +170,12 @@ class Trainer:
                                        self.seed, self.dist.rank, self.dist.world_size)]
         t = self.target
         keypoints = np.stack([self.pair_keypoints(i) for i in idx])
-        both = np.concatenate([idx, idx + 1])  # frames t, then frames t + 1
-        labels, frames, masks = t.labels(both), t.frames(both), t.masks(both)
+        span = self.model.frames
+        every = np.concatenate([idx + k for k in range(span)])  # frames t, then t + 1, ...
+        labels, frames, masks = t.labels(every), t.frames(every), t.masks(every)
         plate = None
         if self.window is not None and self.origins is not None:
-            boxes = [window_box(self.origins[i], self.window) for i in idx] * 2
+            boxes = [window_box(self.origins[i], self.window) for i in idx] * span
             labels, frames, masks = (
                 np.stack([im[y0:y1, x0:x1] for im, (x0, y0, x1, y1) in zip(images, boxes)])
                 for images in (labels, frames, masks))
@@ -181,12 +184,15 @@ class Trainer:
             plate = crop(generator_plate.expand(len(idx), -1, -1, -1), boxes[:len(idx)])
         b = len(idx)
         masks_t = torch.from_numpy(masks)[:, None]
-        pair = FramePair(to_tensor(labels[:b]), to_tensor(labels[b:]), to_tensor(frames[:b]),
-                         to_tensor(frames[b:]), masks_t[:b], masks_t[b:], keypoints, plate)
+        pair = FramePair(to_tensor(labels[:b]), to_tensor(labels[b:2 * b]), to_tensor(frames[:b]),
+                         to_tensor(frames[b:2 * b]), masks_t[:b], masks_t[b:2 * b], keypoints, plate)
+        if span == 3:
+            pair.label_t2, pair.real_t2 = to_tensor(labels[2 * b:]), to_tensor(frames[2 * b:])
+            pair.mask_t2 = masks_t[2 * b:]
         if self.model.uses_flow():
             # Per batch, not stored at preparation: DIS on a 172x256 window pair takes 5 ms
             # (2 % of a cpu-preset step), its flow would take 0.5 MB a frame on disk.
-            flows = [self.flows.between(grey(t), grey(t1)) for t, t1 in zip(frames[:b], frames[b:])]
+            flows = [self.flows.between(grey(t), grey(t1)) for t, t1 in zip(frames[:b], frames[b:2 * b])]
             pair.flow = torch.from_numpy(np.stack([f.where for f in flows]))
             pair.followed = torch.from_numpy(np.stack([f.followed for f in flows]))[:, None].float()
         return pair
