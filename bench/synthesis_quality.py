@@ -55,19 +55,20 @@ def eval_box(keypoints: np.ndarray, frame_size: tuple[int, int], margin: float =
             min(float(W), cx + side / 2), min(float(H), cy + side / 2))
 
 
-def prepared_eval_set(parts: tuple[str, ...] = ("body",)) -> Path:
-    """taiji prepared on the evaluation crop at 256x256 (cached), with the keypoint ``parts``
-    (the crop is the body's, whatever the parts)."""
-    out = CACHE / ("taiji_eval256" if parts == ("body",) else "taiji_eval256_" + "_".join(parts))
+def prepared_eval_set(parts: tuple[str, ...] = ("body",), video: Path = VIDEO) -> Path:
+    """``video`` (taiji) prepared on the evaluation crop at 256x256 (cached), with the keypoint
+    ``parts`` (the crop is the body's, whatever the parts)."""
+    name = f"{video.stem}_eval256" + ("" if parts == ("body",) else "_" + "_".join(parts))
+    out = CACHE / name
     if (out / "meta.json").is_file():
         return out
-    first = CACHE / "taiji_track"
+    first = CACHE / f"{video.stem}_track"
     if not (first / "meta.json").is_file():
-        prepare_video(VIDEO, first, make_detector("mediapipe"), size=(512, 512), masks=False)
+        prepare_video(video, first, make_detector("mediapipe"), size=(512, 512), masks=False)
     meta = PreparedMeta.load(first)
     original = keypoints_to_original(read_sequence(first / "keypoints"), meta.crop_box, meta.size)
     box = eval_box(original, meta.original_size)
-    prepare_video(VIDEO, out, make_detector("mediapipe", segmentation=True, parts=parts), size=SIZE,
+    prepare_video(video, out, make_detector("mediapipe", segmentation=True, parts=parts), size=SIZE,
                   crop_box=box)
     return out
 
