@@ -242,6 +242,8 @@ def test_ablation_rows_follow_the_papers_order():
     whole = ("body", "face", "hands")
     assert ablation_label(True, False, whole) == "+face/hand labels"
     assert ablation_label(True, True, whole) == "+face/hand labels +face"
+    assert ablation_label(True, True, whole, ("+flow-warp loss",)) == "+face/hand labels +flow-warp loss +face"
+    assert ablation_label(True, True, levers=("+3-frame D",)) == "+temporal smoothing +3-frame D +face"
     row = dict(zip(ABLATION_COLUMNS, (0.5, 0.4, 0.45, float("nan"), 4.25, 9.25, 0.2, 1.1, 1.3, 3.25)))
     table = ablation_table({"baseline": row, "+face/hand labels": row, "+face": row,
                             "pix2pixHD": row, "+temporal smoothing (b)": row})
@@ -272,3 +274,17 @@ def test_lpips_with_a_brought_alexnet_file(tmp_path):
     (tmp_path / ALEXNET_FILE).write_text("not weights")
     with pytest.raises(CheckpointError, match="not a PyTorch weights file"):
         LPIPS.from_weights_dir(tmp_path, torch.device("cpu"))
+
+
+def test_temporal_levers_name_what_a_config_trains_with():
+    import dataclasses
+
+    from edn.evaluation.metrics import temporal_levers
+    from edn.training.presets import paper
+    cfg = paper()
+    assert temporal_levers(cfg) == ()
+    cfg.loss = dataclasses.replace(cfg.loss, warp=100.0, warp_ramp=0.5)
+    cfg.discriminator.frames, cfg.train.fast_pairs = 3, 2
+    assert temporal_levers(cfg) == ("+flow-warp loss ramped", "+3-frame D", "+fast pairs")
+    cfg.generator.temporal = False  # a D of one frame at a time
+    assert "+3-frame D" not in temporal_levers(cfg)

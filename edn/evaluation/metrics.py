@@ -7,6 +7,7 @@ import math
 import numpy as np
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from edn.core.config import Config
 from edn.core.errors import UserError
 from edn.core.keypoints import (
     FACE,
@@ -280,16 +281,30 @@ _ABLATION_ORDER = ("pix2pixHD", "pix2pixHD +face", "pix2pixHD +face/hand labels"
                    "+face/hand labels", "+face/hand labels +face")
 
 
-def ablation_label(temporal: bool, face: bool, parts: tuple[str, ...] = ("body",)) -> str:
+def ablation_label(temporal: bool, face: bool, parts: tuple[str, ...] = ("body",),
+                   levers: tuple[str, ...] = ()) -> str:
     """The paper's row name of a model: what it adds to frame-by-frame pix2pixHD (temporal
-    smoothing, a face stage "+face"), and "+face/hand labels" when its label maps draw more
-    than the body."""
+    smoothing, a face stage "+face"), "+face/hand labels" when its label maps draw more than
+    the body, and the stability ``levers`` it trains with (``temporal_levers``)."""
     if parts != ("body",):
-        base = "+face/hand labels" if temporal else "pix2pixHD +face/hand labels"
-        return f"{base} +face" if face else base
-    if not temporal:
-        return "pix2pixHD +face" if face else "pix2pixHD"
-    return "+face" if face else "+temporal smoothing"
+        words = ["+face/hand labels" if temporal else "pix2pixHD +face/hand labels"]
+    elif not temporal:
+        words = ["pix2pixHD"]
+    else:
+        words = ["+temporal smoothing"] if levers or not face else []
+    return " ".join([*words, *levers, *(["+face"] if face else [])])
+
+
+def temporal_levers(cfg: Config) -> tuple[str, ...]:
+    """The stability levers of issue 32 that ``cfg`` trains with, as ablation words."""
+    levers = []
+    if cfg.loss.warp > 0:
+        levers.append("+flow-warp loss" + (" ramped" if cfg.loss.warp_ramp > 0 else ""))
+    if cfg.generator.temporal and cfg.discriminator.frames == 3:
+        levers.append("+3-frame D")
+    if cfg.train.fast_pairs > 1:
+        levers.append("+fast pairs")
+    return tuple(levers)
 
 
 def ablation_rank(row: str) -> int:

@@ -27,6 +27,7 @@ from edn.evaluation.metrics import (
     held_out_split,
     nearest_skeleton,
     retrieval_verdict,
+    temporal_levers,
 )
 from edn.inference.transfer import RenderedFrame, Renderer
 from edn.preparation.contact_sheet import SHEET_ROWS, spread, write_report
@@ -139,8 +140,8 @@ def model_rows(renderers: dict[str, Renderer], ablate: bool) -> dict[str, Row]:
         else:
             faces = [True]
         for face in faces:
-            row = ablation_label(renderer.cfg.generator.temporal, face, renderer.parts) \
-                if ablate else "model"
+            row = ablation_label(renderer.cfg.generator.temporal, face, renderer.parts,
+                                 temporal_levers(renderer.cfg)) if ablate else "model"
             if row in rows:
                 row = f"{row} ({name})"
             rows[row] = Row(name, face)
