@@ -54,8 +54,9 @@ ROWS: dict[str, Callable[[Config], Config]] = {
     "warp100": with_loss(warp=100.0),
     "warp300": with_loss(warp=300.0),
     "warp100_ramp": with_loss(warp=100.0, warp_ramp=0.5),
-    "fast_pairs3": with_train(fast_pairs=3),
-    "d3": with_discriminator(frames=3),
+    # On top of the flow-warp loss (the first lever kept):
+    "warp100_d3": lambda cfg: with_discriminator(frames=3)(with_loss(warp=100.0)(cfg)),
+    "warp100_fast_pairs3": lambda cfg: with_train(fast_pairs=3)(with_loss(warp=100.0)(cfg)),
 }
 
 
