@@ -64,15 +64,15 @@ def strip(prepared: str, weights, names: list[str], out, first: int, count: int 
     """``count`` consecutive held-out frames from ``first`` (index into the test part): one row
     per run, then the real frames."""
     rows = []
-    data = None
+    data, start = None, 0
     for name in names:
         renderer = Renderer(weights / name, torch.device("cpu"), face=False)
-        data = data or TargetSet.load(prepared, renderer.target.size)
-        start = renderer.target.frames[1] + first
+        if data is None:
+            data = TargetSet.load(prepared, renderer.target.size)
+            start = renderer.target.frames[1] + first  # the frames trained on end there
         made = [f.body for f in renderer.stream(data.keypoints[start:start + count])]
         rows.append(np.concatenate(made, 1))
     assert data is not None
-    start = len(data) - (len(data) - int(len(data) * SPLIT)) + first
     rows.append(np.concatenate(list(data.frames(np.arange(start, start + count))), 1))
     write_image_rgb(out, np.concatenate(rows, 0))
 
