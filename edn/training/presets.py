@@ -89,7 +89,12 @@ def cpu() -> Config:
         # on a 6,000-iteration one (1,500 face iterations) 0.579 against 0.582, and on the
         # box's central half (face centre SSIM) 0.574 against 0.567.
         # It does not help face SSIM, but with both it costs at most 0.003 (0.025 before).
-        loss=LossConfig(feat_match=10.0, vgg=10.0, l1=100.0, mask=10.0, face_l1=30.0, ssim=10.0),
+        # Flow-warp loss 100 (issue 32; bench/temporal_ablation.py, taiji, 2,000 iterations,
+        # bf16 path): body SSIM 0.586 against 0.576 without it, flicker ratio 0.70 against 0.94,
+        # warping-error ratio 1.65 against 2.10, fastest-quarter pose distance 4.9 against
+        # 5.2 px. At 300 the arms fade (pose distance 7.5 px, 3 % of the joints missed).
+        loss=LossConfig(feat_match=10.0, vgg=10.0, l1=100.0, mask=10.0, face_l1=30.0, ssim=10.0,
+                        warp=100.0),
         face=FaceConfig(train_shift=0.035, train_blur=0.015),
         # The plate favours the last 60 frames (2.5 s at 24 fps): same as all frames for a
         # static camera, closer to what follows for a slowly drifting one (taiji's).
