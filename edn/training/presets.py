@@ -89,12 +89,13 @@ def cpu() -> Config:
         # on a 6,000-iteration one (1,500 face iterations) 0.579 against 0.582, and on the
         # box's central half (face centre SSIM) 0.574 against 0.567.
         # It does not help face SSIM, but with both it costs at most 0.003 (0.025 before).
-        # Flow-warp loss 100 (issue 32; bench/temporal_ablation.py, taiji, 2,000 iterations,
-        # bf16 path): body SSIM 0.586 against 0.576 without it, flicker ratio 0.70 against 0.94,
-        # warping-error ratio 1.65 against 2.10, fastest-quarter pose distance 4.9 against
-        # 5.2 px. At 300 the arms fade (pose distance 7.5 px, 3 % of the joints missed).
-        loss=LossConfig(feat_match=10.0, vgg=10.0, l1=100.0, mask=10.0, face_l1=30.0, ssim=10.0,
-                        warp=100.0),
+        # No flow-warp loss yet (issue 32, loss.warp; bench/temporal_ablation.py): on taiji at
+        # 2,000 iterations (bf16 path) 100 raised body SSIM 0.576 -> 0.586, lowered flicker
+        # 0.94 -> 0.70 and the warping-error ratio 2.10 -> 1.65, but on the quality gate
+        # (demo, 500 iterations, fp32 path, seed 0) it moved pose distance 0.068 -> 0.077 of
+        # the torso, 0.003 under the gate's line; with fast pairs 3 as well, 0.082, over it.
+        # Other seeds are not measured yet.
+        loss=LossConfig(feat_match=10.0, vgg=10.0, l1=100.0, mask=10.0, face_l1=30.0, ssim=10.0),
         face=FaceConfig(train_shift=0.035, train_blur=0.015),
         # The plate favours the last 60 frames (2.5 s at 24 fps): same as all frames for a
         # static camera, closer to what follows for a slowly drifting one (taiji's).
@@ -103,11 +104,6 @@ def cpu() -> Config:
         train=TrainConfig(
             # No torch.compile: ~10% per step with bf16, but its first compile on a cold
             # inductor cache took 10 min on the 2-core machine (longer than the demo's budget).
-            # The fastest quarter of the pairs three times an epoch (issue 32; same protocol as
-            # the flow-warp loss above, with it): pose distance 4.2 against 4.8 px, on the
-            # fastest quarter of the held-out frames 4.5 against 4.9 px, body SSIM 0.587
-            # against 0.586, warping-error ratio 1.66 against 1.65 (one seed).
-            fast_pairs=3,
             stages=[StageConfig(256, 256, 0, iterations=6000, decay_iterations=3000),
                     StageConfig(256, 256, 0, iterations=1500, decay_iterations=750, face=True)],
         ),

@@ -212,5 +212,8 @@ def _train(options: RunOptions) -> Trainer:
     if options.minutes and not options.resume:
         deadline = time.time() + options.minutes * 60
         trainer.plan_minutes(options.minutes)
-    trainer.train(save_every=options.save_every, progress=options.progress, deadline=deadline)
+    try:
+        trainer.train(save_every=options.save_every, progress=options.progress, deadline=deadline)
+    finally:
+        trainer.dist.close()
     return trainer

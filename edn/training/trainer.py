@@ -50,6 +50,13 @@ class Distributed:
         if self.world_size > 1:
             dist.barrier()
 
+    def close(self) -> None:
+        """End the job's process group: left to the interpreter's exit, gloo's threads can
+        still be running and abort the process ("terminate called without an active
+        exception")."""
+        if self.world_size > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+
     @classmethod
     def from_env(cls, device: torch.device) -> "Distributed":
         world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -94,7 +101,7 @@ class Trainer:
         self.device = device
         self.dist = Distributed.from_env(device)
         self.model = make_stage(cfg, stage, device, plate, self.dist.world_size > 1, weights)
-        self.flows = FlowEstimator()
+        self.flows: FlowEstimator | None = None  # made when a stage first needs the flow
         self.iteration = 0
         self.saved: int | None = None  # iteration of the checkpoint on disk, if any
         self.planned = cfg.train.stages[stage].iterations
@@ -192,6 +199,7 @@ class Trainer:
         if self.model.uses_flow():
             # Per batch, not stored at preparation: DIS on a 172x256 window pair takes 5 ms
             # (2 % of a cpu-preset step), its flow would take 0.5 MB a frame on disk.
+            self.flows = self.flows or FlowEstimator()
             flows = [self.flows.between(grey(t), grey(t1)) for t, t1 in zip(frames[:b], frames[b:2 * b])]
             pair.flow = torch.from_numpy(np.stack([f.where for f in flows]))
             pair.followed = torch.from_numpy(np.stack([f.followed for f in flows]))[:, None].float()

@@ -154,3 +154,4 @@ if __name__ == "__main__":
     for _ in range(iters):
         trainer.step()
     torch.save(trainer.model.generator.state_dict(), out / f"rank{trainer.dist.rank}.pt")
+    trainer.dist.close()
