@@ -18,11 +18,11 @@ import argparse
 import dataclasses
 import json
 import shutil
-import subprocess
 import sys
 from collections.abc import Callable
 
-from synthesis_quality import CACHE, ROOT, SPLIT, VIDEO, prepared_eval_set
+from ablation import run
+from synthesis_quality import CACHE, SPLIT, VIDEO, prepared_eval_set
 
 import numpy as np
 import torch
@@ -91,12 +91,6 @@ def strip(prepared: str, weights, names: list[str], out, first: int, count: int 
     assert data is not None
     rows.append(np.concatenate(list(data.frames(np.arange(start, start + count))), 1))
     write_image_rgb(out, np.concatenate(rows, 0))
-
-
-def run(*args: str) -> None:
-    r = subprocess.run([sys.executable, *args], cwd=ROOT)
-    if r.returncode:
-        raise SystemExit(r.returncode)
 
 
 def main() -> int:
