@@ -1,4 +1,4 @@
-"""python main/to_vmd.py VIDEO_OR_PREPARED_SET_OR_KEYPOINT_DIR -o dance.vmd [--model X.pmx] [--foot-ik]"""
+"""python main/to_vmd.py VIDEO_OR_PREPARED_SET_OR_KEYPOINT_DIR -o dance.vmd [--model X.pmx] [--fk-legs] [--in-place]"""
 from __future__ import annotations
 
 import argparse
@@ -7,10 +7,12 @@ import time
 from pathlib import Path
 
 from edn.core.cli import add_common_flags, run_command
-from edn.core.errors import OutputExistsError
+from edn.core.errors import InputError, OutputExistsError
 from edn.core.paths import WEIGHTS_HELP
 from edn.core.video import TRUNCATED_HELP
 from edn.vmd.export import export_vmd
+from edn.vmd.motion import Options
+from edn.vmd.pose3d import DEFAULT_FOV
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -18,7 +20,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="Write a MikuMikuDance motion (VMD, 30 fps) that moves an MMD model like the "
                     "dancer: 3D joints from MediaPipe's world landmarks (or lifted from 2D "
                     "skeletons), rotations for the standard bones (センター, 上半身(2), 下半身, "
-                    "首, 頭, 肩, 腕, ひじ, 手首, 足, ひざ, 足首), feet kept on the floor, "
+                    "首, 頭, 肩, 腕, ひじ, 手首, 足, ひざ, 足首), IK legs whose feet stay put "
+                    "while they stand, センター travelling sideways, up (jumps) and in depth, "
                     "smoothed and keyframe-reduced.")
     p.add_argument("input", type=Path,
                    help="a video, a prepared set (data/video2data.py) or a folder of OpenPose JSON")
@@ -26,9 +29,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model", type=Path,
                    help="the PMX model the motion is for: its bone names and rest pose "
                         "(default: a built-in standard model, arms 32 degrees below horizontal)")
-    p.add_argument("--foot-ik", action="store_true",
-                   help="write foot IK (足ＩＫ positions) and leave leg IK on; default: FK legs, "
-                        "with an IK-off frame for the leg and toe IK bones")
+    p.add_argument("--fk-legs", action="store_true",
+                   help="FK legs only, with an IK-off frame for the leg and toe IK bones, and the "
+                        "lowest foot on the floor in every frame (no jumps); default: IK legs "
+                        "(足ＩＫ positions and rotations, held in place while a foot stands) "
+                        "with the legs' FK rotations as IK's starting pose")
+    p.add_argument("--in-place", action="store_true",
+                   help="no travel in depth: センター's Z stays 0 (sideways travel is kept)")
+    p.add_argument("--fov", type=float, default=DEFAULT_FOV,
+                   help="the camera's field of view across the frame's longer side, degrees, "
+                        "for travel in depth (default %(default)g: a phone's main camera)")
     p.add_argument("--fps", type=float, default=30.0,
                    help="frame rate of a JSON folder or image folder (videos and prepared sets "
                         "know theirs; default 30)")
@@ -46,13 +56,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not 10 <= args.fov <= 170:
+        raise InputError(f"--fov {args.fov:g}: a field of view is between 10 and 170 degrees")
     if args.out.exists() and not args.overwrite:
         raise OutputExistsError(f"{args.out} exists (use --overwrite to replace it)")
     start = time.perf_counter()
-    report = export_vmd(args.input, args.out, args.model, args.foot_ik, args.fps,
-                        args.weights_dir, progress=not args.quiet, allow_truncated=args.allow_truncated)
-    print(f"{report.summary()} in {time.perf_counter() - start:.1f} s; legs "
-          f"{'foot IK' if args.foot_ik else 'FK (leg IK off)'} -> {args.out}", file=sys.stderr)
+    report = export_vmd(args.input, args.out, args.model, Options(fk_legs=args.fk_legs, in_place=args.in_place),
+                        args.fov, args.fps, args.weights_dir, progress=not args.quiet,
+                        allow_truncated=args.allow_truncated)
+    print(f"{report.summary()} in {time.perf_counter() - start:.1f} s -> {args.out}", file=sys.stderr)
     return 0
 
 

@@ -88,10 +88,17 @@ def test_our_reader_and_mmd_bone_tools_read_back_what_we_wrote(lifted_motion):
     np.testing.assert_allclose([b.rotation for b in theirs.bones], [b.rotation for b in motion.bones], atol=1e-6)
     np.testing.assert_allclose([b.position for b in theirs.bones], [b.position for b in motion.bones], atol=1e-6)
     assert all(bytes(b.interpolation) == LINEAR_INTERPOLATION for b in theirs.bones)
+    # IK legs (the default): the foot IK bones' keys, IK left on
+    assert {"左足ＩＫ", "右足ＩＫ"} <= {b.name for b in theirs.bones} and theirs.ik == [] and ours.ik == []
     # FK legs: one IK-off frame at frame 0 for Gene's leg and toe IK bones, read by both
+    fk_motion, _ = build_motion(joints_of(load_skeletons(OPENMMD_JSON, fps=30.0)), Skeleton.from_pmx(GENE),
+                                Options(fk_legs=True))
+    write_vmd(path.with_name("fk.vmd"), fk_motion)
+    ours, theirs = read_vmd(path.with_name("fk.vmd")), load_vmd(path.with_name("fk.vmd"))
     expected = {"左足ＩＫ": False, "左つま先ＩＫ": False, "右足ＩＫ": False, "右つま先ＩＫ": False}
     assert [(f.frame, f.visible, {s.name: s.enabled for s in f.states}) for f in theirs.ik] == [(0, True, expected)]
     assert ours.ik == [IKKey(0, True, expected)]
+    assert not {"左足ＩＫ", "右足ＩＫ"} & {b.name for b in theirs.bones}
 
 
 @needs(shutil.which("node") is None or not (NODE_MODULES / "mmd-parser").is_dir(),
@@ -140,7 +147,7 @@ def test_gene_moves_like_the_dancer_and_keeps_her_feet_on_the_floor(tmp_path):
     skeletons = load_skeletons(DANCE, progress=False)
     joints = joints_of(skeletons)
     assert joints.source == "MediaPipe world landmarks"
-    motion, report = build_motion(joints, gene)
+    motion, report = build_motion(joints, gene, Options(fk_legs=True))
     write_vmd(tmp_path / "dance.vmd", motion)
     motion = read_vmd(tmp_path / "dance.vmd")
     rotations, translations, _ = sample(motion, report.frames)
@@ -151,10 +158,14 @@ def test_gene_moves_like_the_dancer_and_keeps_her_feet_on_the_floor(tmp_path):
     lowest = (positions[:, feet, 1] - gene.rest[feet, 1]).min(1)
     assert np.percentile(lowest, 95) - np.percentile(lowest, 5) <= 1.0
     assert abs(np.median(lowest)) < 0.1
-    # foot IK instead: the IK bones follow the ankles, leg FK keys and the IK-off frame go
-    ik_motion, _ = build_motion(joints, gene, Options(foot_ik=True))
+    # IK legs (the default): the same FK rotations, as IK's starting pose, and the IK bones
+    ik_motion, _ = build_motion(joints, gene)
     names = {k.name for k in ik_motion.bones}
-    assert {"左足ＩＫ", "右足ＩＫ"} <= names and not names & {"左足", "右ひざ", "左足首"} and ik_motion.ik == []
+    assert {"左足ＩＫ", "右足ＩＫ", "左足", "右ひざ", "左足首"} <= names and ik_motion.ik == []
+    rotations, translations, _ = sample(ik_motion, report.frames)
+    positions, _ = pose(gene, rotations, translations, report.frames)
+    errors = direction_errors(gene, positions, resample(joints).joints)
+    assert errors.mean() <= 5.0 and np.percentile(errors, 95) <= 15.0
 
 
 def _standing(frames: int, rng: np.random.Generator, noise: float) -> Joints3D:

@@ -16,12 +16,15 @@ driven ancestor)^-1 . world. References fix the roll about the bone:
 - wrist and ankle: the hand (index/pinky) and the foot (heel to toe) when seen, else no
   rotation of their own.
 
-Legs are FK by default: an IK-off frame at frame 0 turns the model's leg IK bones off.
-``foot_ik`` writes the 足ＩＫ bones' positions and rotations instead (the ankles' places) and
-leaves IK on.
+Legs are IK by default: the 足ＩＫ bones' positions and rotations, held in place while a foot
+stands, the sole flat, and センター's height from the floor and the hips' own travel, so a jump
+leaves the ground (``edn.vmd.ground``). The legs' FK rotations are written as well: MMD's IK
+starts from them, and a reader without IK sees the legs. ``fk_legs`` writes the FK rotations
+alone with an IK-off frame at frame 0 for the model's IK bones, and センター's height each
+frame putting the lowest point of the feet on the floor (the output before IK legs).
 
-Ground: センター's height each frame puts the lowest point of the feet (ankle or toe, against
-its rest height) on the floor: no sinking, no floating, no bobbing while standing.
+Travel: センター follows the body's travel (``edn.vmd.pose3d.travel``) sideways and in depth;
+``in_place`` keeps depth at 0.
 
 Clean-up: joints resampled to 30 fps, positions and quaternions low-passed (zero-phase
 Gaussian; quaternions after making their signs continuous, never Euler angles), then each
@@ -36,6 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
+from edn.vmd import ground
 from edn.vmd import rotations as rot
 from edn.vmd.fk import pose
 from edn.vmd.format import BoneKey, IKKey, Motion
@@ -49,7 +53,8 @@ _NECK_NOSE_PITCH = np.deg2rad(17.0)
 
 @dataclass
 class Options:
-    foot_ik: bool = False
+    fk_legs: bool = False
+    in_place: bool = False          # no travel in depth
     smooth_sigma: float = 1.0       # frames at 30 fps, for joints and quaternions
     angle_threshold: float = 1.0    # degrees
     position_threshold: float = 0.05  # MMD units (4 mm)
@@ -62,10 +67,16 @@ class Report:
     keys_before: int
     keys_after: int
     bones: list[str] = field(default_factory=list)
+    standing: np.ndarray | None = None  # (T, 2) where each foot stands (IK legs)
+    rise: float = 0.0               # センター's highest above its median height (units)
+    depth: float = 0.0              # センター's range in depth (units)
 
     def summary(self) -> str:
+        legs = "FK legs" if self.standing is None else \
+            f"IK legs, a foot standing in {self.standing.any(1).mean():.0%} of the frames"
         return (f"{self.frames} frames at 30 fps from {self.source}; {len(self.bones)} bones; "
-                f"{self.keys_after} of {self.keys_before} keyframes kept")
+                f"{self.keys_after} of {self.keys_before} keyframes kept; {legs}; センター up to "
+                f"{self.rise:.1f} units above its usual height, {self.depth:.1f} units of travel in depth")
 
 
 def resample(joints: Joints3D, fps: float = FPS) -> Joints3D:
@@ -222,34 +233,43 @@ def build_motion(joints: Joints3D, sk: Skeleton, options: Options = Options()) -
     smoothed = {k: low_pass(v, options.smooth_sigma) for k, v in joints.joints.items()}
     world = {k: smooth_quaternions(v, options.smooth_sigma) for k, v in world_rotations(smoothed, sk).items()}
     local = {k: rot.continuous(v) for k, v in local_rotations(world, sk).items()}
-    center = grounded(sk, local, low_pass(joints.translation, options.smooth_sigma))
+    travel = low_pass(joints.translation, options.smooth_sigma)
+    if options.in_place:
+        travel[:, 2] = 0.0
+    ik = [side for side in SIDES if side + "足ＩＫ" in sk] if not options.fk_legs else []
+    standing = None
+    if ik:
+        positions, _ = pose(sk, local, {"センター": travel}, frames)
+        feet = ground.Feet.of(sk, positions)
+        standing = ground.contacts(feet, FPS)
+        center = travel + ground.floor_lift(feet, standing, FPS)[:, None] * ground.UP
+    else:
+        center = grounded(sk, local, travel)
     motion = Motion(_model_name(sk.name))
     angle = np.deg2rad(options.angle_threshold)
-    legs = {side + b for side in SIDES for b in ("足", "ひざ", "足首")}
-    tracks = {k: v for k, v in local.items() if not (options.foot_ik and k in legs)}
     before = after = 0
-    for name, q in tracks.items():
+    for name, q in local.items():
         kept = reduce_rotations(q, angle)
         motion.bones += [BoneKey(name, t, (0.0, 0.0, 0.0), tuple(map(float, q[t]))) for t in kept]
         before, after = before + frames, after + len(kept)
     kept = reduce_positions(center, options.position_threshold)
     motion.bones += [BoneKey("センター", t, tuple(map(float, center[t])), (0.0, 0.0, 0.0, 1.0)) for t in kept]
     before, after = before + frames, after + len(kept)
-    if options.foot_ik:
+    if ik:
         positions, worlds = pose(sk, local, {"センター": center}, frames)
-        for side in SIDES:
-            ik = side + "足ＩＫ"
-            if ik not in sk:
-                continue
-            ankle = sk.index(side + "足首")
-            offset = positions[:, ankle] - sk.position(ik)
-            q = rot.continuous(worlds[:, ankle])
-            kept = sorted(set(reduce_positions(offset, options.position_threshold)) | set(reduce_rotations(q, angle)))
-            motion.bones += [BoneKey(ik, t, tuple(map(float, offset[t])), tuple(map(float, q[t]))) for t in kept]
+        for i, side in enumerate(SIDES):
+            target = ground.ik_target(sk, side, positions, worlds, standing[:, i])
+            offset = target.position - sk.position(side + "足ＩＫ")
+            kept = sorted(set(reduce_positions(offset, options.position_threshold))
+                          | set(reduce_rotations(target.rotation, angle)))
+            motion.bones += [BoneKey(side + "足ＩＫ", t, tuple(map(float, offset[t])),
+                                     tuple(map(float, target.rotation[t]))) for t in kept]
             before, after = before + frames, after + len(kept)
     elif sk.ik:
         motion.ik.append(IKKey(0, True, {name: False for name in sk.ik}))
-    return motion, Report(frames, joints.source, before, after, sorted(tracks) + ["センター"])
+    report = Report(frames, joints.source, before, after, sorted(local) + ["センター"], standing,
+                    float(center[:, 1].max() - np.median(center[:, 1])), float(np.ptp(center[:, 2])))
+    return motion, report
 
 
 def _model_name(name: str) -> str:

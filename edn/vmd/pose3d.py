@@ -9,19 +9,30 @@
   frame, a bone in the image plane) the one a joint limit allows: knees bend backwards,
   elbows forwards.
 
-The body's horizontal travel comes from the hips' centre in the image, converted with the
-person's own scale; depth travel is not recovered (0), and the height is set later from the
-feet (``edn.vmd.motion``).
+Travel (``travel``): the hips' centre through a pinhole camera. The person's scale in the image
+(pixels per metre) is fitted every frame: with world landmarks, the least-squares scale between
+the 2D keypoints and the landmarks' x, y; lifted, the least foreshortened bone's. Depth is
+focal length / scale, the focal length from the camera's field of view across the frame's
+longer side (DEFAULT_FOV, a phone's main camera, when not given); sideways and up follow the
+hips' pixel offset from the frame's centre at that depth. The scale is cleaned first: a
+frame more than SCALE_OUTLIER from the median of the second around it is dropped (a tracker's
+first frames, a bad fit) and the rest smoothed over SCALE_SMOOTHING seconds, in log. Without the frame's size (OpenPose JSON) the scale is
+the clip's median, and depth does not move. The height is settled later from the feet
+(``edn.vmd.ground``).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.ndimage import gaussian_filter1d
 
 from edn.core.keypoints import J
 
 UNITS_PER_METRE = 12.5  # MMD: about 8 cm per unit
+DEFAULT_FOV = 65.0      # degrees across the frame's longer side
+SCALE_SMOOTHING = 0.5   # seconds (Gaussian sigma) of the per-frame scale
+SCALE_OUTLIER = 0.15    # a frame's scale this far (relative) from its second's median is dropped
 # MediaPipe's 33 landmarks used here.
 _MP = {"nose": 0, "l_ear": 7, "r_ear": 8, "l_sh": 11, "r_sh": 12, "l_el": 13, "r_el": 14,
        "l_wr": 15, "r_wr": 16, "l_pinky": 17, "r_pinky": 18, "l_index": 19, "r_index": 20,
@@ -72,37 +83,65 @@ def fill_gaps(values: np.ndarray, present: np.ndarray) -> np.ndarray:
     return flat.reshape(values.shape)
 
 
-def _translation(keypoints: np.ndarray, metres_per_pixel: float) -> np.ndarray:
-    """The hips' centre's horizontal travel in the image, in MMD units from the first frame."""
+def travel(keypoints: np.ndarray, pixels_per_metre: np.ndarray, fps: float,
+           frame_size: tuple[int, int] | None, fov: float = DEFAULT_FOV) -> np.ndarray:
+    """The hips' centre's travel (T, 3) in MMD units from the first frame (module text):
+    ``pixels_per_metre`` (T,) the person's scale each frame (NaN where unknown), ``frame_size``
+    (w, h) or None."""
     hips = keypoints[:, [J["l_hip"], J["r_hip"]]]
     seen = (hips[:, :, 2] > 0).all(1)
+    known = np.isfinite(pixels_per_metre) & (pixels_per_metre > 0)
     out = np.zeros((len(keypoints), 3))
-    if seen.any():
-        x = fill_gaps(hips[:, :, 0].mean(1), seen)
-        out[:, 0] = (x - x[0]) * metres_per_pixel * UNITS_PER_METRE
-    return out
+    if not seen.any() or not known.any():
+        return out
+    centre = fill_gaps(hips[:, :, :2].mean(1), seen)
+    if frame_size is None:
+        scale = np.full(len(keypoints), float(np.median(pixels_per_metre[known])))
+        middle = centre[0]
+    else:
+        log_scale = np.log(np.where(known, pixels_per_metre, 1.0))
+        half = int(round(fps / 2))
+        usual = np.array([np.median(log_scale[max(0, t - half):t + half + 1][known[max(0, t - half):t + half + 1]])
+                          if known[t] else 0.0 for t in range(len(log_scale))])
+        kept = known & (np.abs(log_scale - usual) <= np.log1p(SCALE_OUTLIER))
+        log_scale = fill_gaps(log_scale, kept if kept.any() else known)
+        sigma = SCALE_SMOOTHING * fps
+        scale = np.exp(gaussian_filter1d(log_scale, sigma, mode="nearest") if len(log_scale) > 1 else log_scale)
+        middle = np.array(frame_size, float) / 2
+    metres = (centre - middle) / scale[:, None]
+    out[:, 0], out[:, 1] = metres[:, 0], -metres[:, 1]
+    if frame_size is not None:
+        focal = max(frame_size) / 2 / np.tan(np.deg2rad(fov) / 2)
+        out[:, 2] = focal / scale
+    return (out - out[0]) * UNITS_PER_METRE
 
 
-def _torso_pixels(keypoints: np.ndarray) -> np.ndarray:
-    """Neck-to-hips length in pixels per frame (NaN where not seen)."""
-    k = keypoints
-    ok = (k[:, [J["l_shoulder"], J["r_shoulder"], J["l_hip"], J["r_hip"]], 2] > 0).all(1)
-    neck = (k[:, J["l_shoulder"], :2] + k[:, J["r_shoulder"], :2]) / 2
-    pelvis = (k[:, J["l_hip"], :2] + k[:, J["r_hip"], :2]) / 2
-    return np.where(ok, np.linalg.norm(neck - pelvis, axis=1), np.nan)
-
-
-def from_world_landmarks(world: np.ndarray, keypoints: np.ndarray, fps: float) -> Joints3D:
-    """MediaPipe world landmarks (T, 33, 4) and the same frames' 2D keypoints (T, 18, 3)."""
+def from_world_landmarks(world: np.ndarray, keypoints: np.ndarray, fps: float,
+                         frame_size: tuple[int, int] | None = None, fov: float = DEFAULT_FOV) -> Joints3D:
+    """MediaPipe world landmarks (T, 33, 4) and the same frames' 2D keypoints (T, 18, 3), in
+    frames of ``frame_size`` (w, h; None when unknown)."""
     present = np.abs(world[:, :, :3]).sum((1, 2)) > 0
     w = fill_gaps(world[:, :, :3].astype(np.float64), present)
     mmd = np.stack([w[..., 0], -w[..., 1], w[..., 2]], -1) * UNITS_PER_METRE
     joints = {name: mmd[:, i] for name, i in _MP.items()}
     _derived(joints)
-    torso_m = np.linalg.norm(w[:, 11:13].mean(1) - w[:, 23:25].mean(1), axis=1)
-    ratio = torso_m / _torso_pixels(keypoints)
-    scale = float(np.nanmedian(ratio)) if np.isfinite(ratio).any() else 0.0
-    return Joints3D(joints, _translation(keypoints, scale), fps, "MediaPipe world landmarks")
+    return Joints3D(joints, travel(keypoints, _fitted_scale(w, keypoints, present), fps, frame_size, fov),
+                    fps, "MediaPipe world landmarks")
+
+
+def _fitted_scale(world: np.ndarray, keypoints: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """Pixels per metre (T,) between the 2D keypoints and the world landmarks' x, y (both
+    centred on the joints seen in 2D), least squares; NaN with fewer than 4 joints seen."""
+    names = [n for n in _COCO if n in _MP]
+    p2 = keypoints[:, [_COCO[n] for n in names]]
+    p3 = world[:, [_MP[n] for n in names], :2]
+    seen = (p2[:, :, 2] > 0) & present[:, None]
+    out = np.full(len(keypoints), np.nan)
+    for t in np.flatnonzero(seen.sum(1) >= 4):
+        a, b = p2[t, seen[t], :2], p3[t, seen[t]]
+        a, b = a - a.mean(0), b - b.mean(0)
+        out[t] = (a * b).sum() / max((b * b).sum(), 1e-12)
+    return out
 
 
 def _derived(joints: dict[str, np.ndarray]) -> None:
@@ -111,7 +150,8 @@ def _derived(joints: dict[str, np.ndarray]) -> None:
     joints["head"] = (joints["l_ear"] + joints["r_ear"]) / 2
 
 
-def lift(keypoints: np.ndarray, fps: float) -> Joints3D:
+def lift(keypoints: np.ndarray, fps: float, frame_size: tuple[int, int] | None = None,
+         fov: float = DEFAULT_FOV) -> Joints3D:
     """2D COCO-18 keypoints (T, 18, 3), pixels, -> 3D by known bone lengths (module text)."""
     k = keypoints.astype(np.float64)
     present = {n: k[:, i, 2] > 0 for n, i in _COCO.items()}
@@ -147,6 +187,5 @@ def lift(keypoints: np.ndarray, fps: float) -> Joints3D:
         offset = np.stack([d2[:, 0], -d2[:, 1], dz], 1) * UNITS_PER_METRE
         joints[child] = joints[parent] + offset
     joints["head"] = (joints["l_ear"] + joints["r_ear"]) / 2
-    metres_per_pixel = 1.0 / scale
-    return Joints3D(joints, _translation(keypoints, metres_per_pixel), fps,
+    return Joints3D(joints, travel(keypoints, ratios.max(1), fps, frame_size, fov), fps,
                     "lifted from 2D by known bone lengths (no MediaPipe world landmarks)")

@@ -1,0 +1,104 @@
+"""IK legs (edn.vmd.ground): feet held in place while they stand, a jump that leaves the
+ground, no foot under the floor, soles flat; travel in depth (edn.vmd.pose3d.travel)."""
+from __future__ import annotations
+
+import numpy as np
+
+from edn.core.keypoints import J
+from edn.vmd import rotations as rot
+from edn.vmd.fk import sample
+from edn.vmd.ground import flat
+from edn.vmd.motion import Options, build_motion
+from edn.vmd.pose3d import UNITS_PER_METRE, Joints3D, travel
+from edn.vmd.skeleton import Skeleton
+
+STANDING = {"pelvis": (0, 10.5, 0), "neck": (0, 15.6, 0), "head": (0, 17.6, 0), "nose": (0, 17.4, -1.2),
+            "l_ear": (0.8, 17.6, 0), "r_ear": (-0.8, 17.6, 0), "l_sh": (1.6, 15.6, 0), "r_sh": (-1.6, 15.6, 0),
+            "l_el": (3.5, 13.3, 0), "r_el": (-3.5, 13.3, 0), "l_wr": (5.3, 11.4, -0.3), "r_wr": (-5.3, 11.4, -0.3),
+            "l_hip": (1.0, 10.5, 0), "r_hip": (-1.0, 10.5, 0), "l_knee": (1.0, 5.6, -0.2),
+            "r_knee": (-1.0, 5.6, -0.2), "l_ank": (1.0, 0.9, 0.2), "r_ank": (-1.0, 0.9, 0.2)}
+JUMP = (60, 76)  # frames in the air
+PEAK = 4.0       # units
+
+
+def standing_then_jumping(frames: int = 120, noise: float = 0.05) -> Joints3D:
+    """A person standing still (joints with measurement noise, the feet's as well), who jumps
+    PEAK units high over the JUMP frames (a parabola of the body's travel) and lands."""
+    rng = np.random.default_rng(0)
+    joints = {k: np.array(v, float) + rng.normal(0, noise, (frames, 3)) for k, v in STANDING.items()}
+    up = np.zeros((frames, 3))
+    t = np.arange(*JUMP)
+    s = (t - JUMP[0]) / (JUMP[1] - JUMP[0])
+    up[JUMP[0]:JUMP[1], 1] = 4 * PEAK * s * (1 - s)
+    return Joints3D(joints, up, 30.0, "synthetic")
+
+
+def ik_targets(motion, frames: int, sk: Skeleton) -> dict[str, np.ndarray]:
+    _, translations, _ = sample(motion, frames)
+    return {side: translations[side + "足ＩＫ"] + sk.position(side + "足ＩＫ") for side in ("左", "右")}
+
+
+def test_standing_feet_stay_put_and_a_jump_leaves_the_ground():
+    sk = Skeleton.standard()
+    motion, report = build_motion(standing_then_jumping(), sk)
+    standing = report.standing
+    middle = slice(JUMP[0] + 3, JUMP[1] - 3)
+    assert not standing[middle].any()                      # in the air
+    assert standing[:50].all() and standing[90:].all()     # on the ground, both feet
+    targets = ik_targets(motion, report.frames, sk)
+    _, translations, _ = sample(motion, report.frames)
+    centre = translations["センター"][:, 1]
+    for side, target in targets.items():
+        for part in (slice(0, 50), slice(90, None)):       # held in place: no sliding
+            assert np.abs(target[part] - target[part][0]).max() < 1e-3, side
+        assert target[:, 1].min() >= sk.position(side + "足首")[1] - 1e-6  # never under the floor
+        assert target[middle, 1].max() > sk.position(side + "足首")[1] + 0.7 * PEAK  # the feet leave it
+    assert 0.8 * PEAK < centre.max() - np.median(centre) < 1.2 * PEAK
+    assert np.ptp(centre[:50]) < 0.05                       # and standing does not bob
+
+
+def test_fk_legs_keep_the_lowest_foot_on_the_floor_and_write_no_ik_bone():
+    sk = Skeleton.standard()
+    motion, report = build_motion(standing_then_jumping(), sk, Options(fk_legs=True))
+    assert report.standing is None and not {k.name for k in motion.bones} & {"左足ＩＫ", "右足ＩＫ"}
+    _, translations, _ = sample(motion, report.frames)
+    assert translations["センター"][:, 1].max() < 0.5       # the jump is lost, as before
+
+
+def test_a_flat_sole_keeps_only_the_turn_about_the_vertical():
+    forward = np.array([0.0, 0.0, -1.0])
+    yaw = rot.normalize(np.array([[0.0, np.sin(0.3), 0.0, np.cos(0.3)]]))       # 34 degrees about y
+    pitch = rot.normalize(np.array([[np.sin(0.2), 0.0, 0.0, np.cos(0.2)]]))     # toes down
+    got = flat(rot.mul(yaw, pitch), forward)
+    assert np.degrees(rot.angle(got, yaw))[0] < 1e-6
+
+
+def test_travel_in_depth_follows_the_apparent_size():
+    """Hips in the frame's centre, a person standing, then walking towards the camera over two
+    seconds, growing from 200 to 400 px a metre (half the distance), then standing. With a
+    field of view of 90 degrees across 1000 px the focal length is 500 px, so the depth goes
+    from 2.5 m to 1.25 m, towards the camera (-Z)."""
+    scale = np.concatenate([np.full(45, 200.0), np.linspace(200.0, 400.0, 60), np.full(45, 400.0)])
+    frames = len(scale)
+    keypoints = np.zeros((frames, 18, 3))
+    keypoints[:, [J["l_hip"], J["r_hip"]]] = (500.0, 300.0, 1.0)
+    out = travel(keypoints, scale, 30.0, (1000, 600), fov=90.0)
+    assert abs(out[-1, 2] - (1.25 - 2.5) * UNITS_PER_METRE) < 0.01 * UNITS_PER_METRE
+    assert np.all(np.diff(out[:, 2]) <= 1e-9) and np.abs(out[:, 0]).max() < 1e-9
+    assert abs(out[-1, 1] - 0.0) < 1e-9  # the hips at the centre row: no rise
+    # an outlier frame (a tracker's first frame) is dropped, not followed
+    spiky = scale.copy()
+    spiky[0] = 120.0
+    assert abs(travel(keypoints, spiky, 30.0, (1000, 600), fov=90.0)[-1, 2] - out[-1, 2]) < 0.5
+    # without the frame size: no depth
+    assert np.all(travel(keypoints, scale, 30.0, None)[:, 2] == 0)
+
+
+def test_in_place_keeps_depth_at_zero():
+    joints = standing_then_jumping()
+    joints.translation[:, 2] = np.linspace(0, 10, len(joints))
+    sk = Skeleton.standard()
+    for options, expected in ((Options(), 10.0), (Options(in_place=True), 0.0)):
+        motion, report = build_motion(joints, sk, options)
+        _, translations, _ = sample(motion, report.frames)
+        assert abs(np.ptp(translations["センター"][:, 2]) - expected) < 0.3
