@@ -1,7 +1,9 @@
 """`main/to_vmd.py` on the shared dance video (unianimate source_video.mp4, 150 frames at 16
 fps, 692x1108) for Gene: frames per second of the whole command (start-up, MediaPipe, 3D,
 rotations, clean-up, writing) and of the conversion alone (skeletons -> VMD), the keyframes
-before and after reduction, and FK on Gene against the input 3D bone directions. Writes a
+before and after reduction (Bézier curves, the default, against straight lines, each with the
+largest error of the file read back against the unreduced tracks), and FK on Gene against the
+input 3D bone directions. Writes a
 sheet (video frame | Gene from the front | from the side) to .cache/bench/vmd_sheet.png.
 
     python bench/vmd_export.py [--runs 3]
@@ -24,7 +26,8 @@ import torch
 from edn.vmd.export import joints_of, load_skeletons
 from edn.vmd.fk import direction_errors, pose, sample
 from edn.vmd.format import read_vmd
-from edn.vmd.motion import build_motion, resample
+from edn.vmd import rotations as rot
+from edn.vmd.motion import Options, build_motion, resample
 from edn.vmd.skeleton import Skeleton
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,6 +73,23 @@ def sheet(gene: Skeleton, positions: np.ndarray, fps: float) -> None:
     plt.savefig(SHEET, dpi=60)
 
 
+def reduction_error(joints, gene: Skeleton, frames: int, options: Options) -> dict:
+    """Keys kept with ``options`` and the largest error of every bone read back from the file
+    against the same motion with every frame kept."""
+    exact = Options(angle_threshold=1e-6, position_threshold=1e-7, curves=False,
+                    fk_legs=options.fk_legs, in_place=options.in_place)
+    full, _ = build_motion(joints, gene, exact)
+    truth_r, truth_t, _ = sample(full, frames)
+    motion, report = build_motion(joints, gene, options)
+    with tempfile.TemporaryDirectory() as tmp:
+        from edn.vmd.format import write_vmd
+        write_vmd(Path(tmp) / "r.vmd", motion)
+        got_r, got_t, _ = sample(read_vmd(Path(tmp) / "r.vmd"), frames)
+    return {"keyframes": report.keys_after,
+            "max_error_deg": round(max(float(np.degrees(rot.angle(got_r[k], truth_r[k])).max()) for k in truth_r), 3),
+            "max_error_units": round(max(float(np.linalg.norm(got_t[k] - truth_t[k], axis=1).max()) for k in truth_t), 4)}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=3)
@@ -98,6 +118,8 @@ def main() -> int:
         write_vmd(Path(tmp) / "d.vmd", motion)
         rotations, translations, _ = sample(read_vmd(Path(tmp) / "d.vmd"), report.frames)
     positions, _ = pose(gene, rotations, translations, report.frames)
+    reductions = {"curves": reduction_error(joints, gene, report.frames, Options()),
+                  "linear": reduction_error(joints, gene, report.frames, Options(curves=False))}
     errors = direction_errors(gene, positions, resample(joints).joints)
     feet = [gene.index(n) for n in ("左足首", "右足首", gene.toe("左"), gene.toe("右"))]
     lowest = (positions[:, feet, 1] - gene.rest[feet, 1]).min(1)
@@ -110,6 +132,7 @@ def main() -> int:
         "conversion_frames_per_s": round(n / statistics.median(conversion), 1),
         "output_frames_30fps": report.frames, "bones": len(report.bones),
         "keyframes_before": report.keys_before, "keyframes_after": report.keys_after,
+        "reduction": reductions,
         "bone_direction_error_deg": {"mean": round(float(errors.mean()), 2),
                                      "p95": round(float(np.percentile(errors, 95)), 2)},
         "lowest_foot_height_p95_minus_p5": round(float(np.percentile(lowest, 95) - np.percentile(lowest, 5)), 3),

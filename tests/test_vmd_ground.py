@@ -102,3 +102,29 @@ def test_in_place_keeps_depth_at_zero():
         motion, report = build_motion(joints, sk, options)
         _, translations, _ = sample(motion, report.frames)
         assert abs(np.ptp(translations["センター"][:, 2]) - expected) < 0.3
+
+
+def test_curves_keep_fewer_keys_than_lines_within_the_same_limits():
+    """An eased turn (slow, fast, slow: 90 degrees about y over 60 frames) and an eased
+    slide: straight lines need many keys, one Bézier curve per channel nearly none; read
+    back through the curves, every frame is within the limits."""
+    from edn.vmd.curves import block, curves_of, evaluate, fit
+    from edn.vmd.motion import keys
+
+    frames = 61
+    s = np.linspace(0, 1, frames)
+    ease = 3 * s ** 2 - 2 * s ** 3
+    q = np.stack([np.zeros(frames), np.sin(ease * np.pi / 4), np.zeros(frames), np.cos(ease * np.pi / 4)], 1)
+    p = np.stack([ease * 5.0, np.zeros(frames), np.zeros(frames)], 1)
+    lines = keys("センター", q, p, Options(curves=False))
+    curved = keys("センター", q, p, Options())
+    assert len(curved) <= 3 and len(lines) >= 8
+    from edn.vmd.format import Motion
+    rotations, translations, _ = sample(Motion("m", curved), frames)
+    assert np.degrees(rot.angle(rotations["センター"], q)).max() <= 1.0
+    assert np.linalg.norm(translations["センター"] - p, axis=1).max() <= 0.05
+    # the block: four curves, each read back from its own row; a straight line is y = x
+    curves = ((42, 0, 85, 127), (20, 20, 107, 107), (42, 10, 85, 100), (42, 127, 85, 0))
+    assert curves_of(block(curves)) == curves
+    np.testing.assert_allclose(evaluate((20, 20, 107, 107), s), s, atol=1e-6)
+    assert fit(s, ease)[1] < 20 and fit(s, ease)[3] > 107  # an ease: flat at both ends

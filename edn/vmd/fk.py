@@ -1,5 +1,6 @@
 """Forward kinematics: a skeleton posed by per-frame bone rotations and translations (what a
-VMD holds), and a VMD's keyframes sampled at every frame (MMD's linear interpolation)."""
+VMD holds), and a VMD's keyframes sampled at every frame (by each key's interpolation curves,
+edn.vmd.curves)."""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -7,6 +8,7 @@ from collections import defaultdict
 import numpy as np
 
 from edn.vmd import rotations as rot
+from edn.vmd.curves import curves_of, evaluate
 from edn.vmd.format import Motion
 from edn.vmd.skeleton import Skeleton
 
@@ -36,9 +38,9 @@ def pose(skeleton: Skeleton, rotations: dict[str, np.ndarray], translations: dic
 
 
 def sample(motion: Motion, frames: int | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], int]:
-    """Every bone's rotation and translation at frames 0 .. last key (or ``frames``), linearly
-    interpolated between its keys (slerp for rotations), held before the first and after the
-    last key."""
+    """Every bone's rotation and translation at frames 0 .. last key (or ``frames``),
+    interpolated between its keys by the later key's curves (slerp for rotations), held
+    before the first and after the last key."""
     keys = defaultdict(list)
     for k in motion.bones:
         keys[k.name].append(k)
@@ -55,8 +57,13 @@ def sample(motion: Motion, frames: int | None = None) -> tuple[dict[str, np.ndar
         k = np.minimum(j + 1, len(at) - 1)
         span = np.maximum(at[k] - at[j], 1)
         f = np.clip((t - at[j]) / span, 0.0, 1.0)
-        rotations[name] = rot.slerp(q[j], q[k], f[:, None])
-        translations[name] = p[j] + (p[k] - p[j]) * f[:, None]
+        weights = np.empty((frames, 4))  # X, Y, Z, rotation
+        for key in np.unique(k):
+            here = k == key
+            for c, curve in enumerate(curves_of(track[key].interpolation)):
+                weights[here, c] = evaluate(curve, f[here])
+        rotations[name] = rot.slerp(q[j], q[k], weights[:, 3:])
+        translations[name] = p[j] + (p[k] - p[j]) * weights[:, :3]
     return rotations, translations, frames
 
 

@@ -19,17 +19,15 @@ from pathlib import Path
 
 from edn.core.errors import InputError, UserError
 from edn.core.io import atomic_write
+from edn.vmd.curves import LINEAR, block
 
 SIGNATURE = b"Vocaloid Motion Data 0002"
 HEADER_SIZE, MODEL_NAME_SIZE, BONE_NAME_SIZE, IK_NAME_SIZE = 30, 20, 15, 20
 BONE_RECORD = struct.Struct("<15sI3f4f64s")  # 111 bytes
 ENCODING = "cp932"
-# MMD's linear interpolation (control points (20, 20) and (107, 107) for X, Y, Z and rotation),
-# in its 4 x 16 layout where each row repeats the previous one shifted by one byte; the two
-# zero bytes of the first row are where newer MMD versions keep a physics flag.
-_ROW = [20, 20, 20, 20, 20, 20, 20, 20, 107, 107, 107, 107, 107, 107, 107, 107]
-LINEAR_INTERPOLATION = bytes(
-    [20, 20, 0, 0] + _ROW[4:] + _ROW[1:] + [0] + _ROW[2:] + [0, 0] + _ROW[3:] + [0, 0, 0])
+# MMD's linear interpolation (control points (20, 20) and (107, 107) for X, Y, Z and rotation;
+# the layout: edn.vmd.curves).
+LINEAR_INTERPOLATION = block((LINEAR,) * 4)
 assert len(LINEAR_INTERPOLATION) == 64 and BONE_RECORD.size == 111
 
 

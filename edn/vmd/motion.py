@@ -28,9 +28,10 @@ Travel: センター follows the body's travel (``edn.vmd.pose3d.travel``) sidew
 
 Clean-up: joints resampled to 30 fps, positions and quaternions low-passed (zero-phase
 Gaussian; quaternions after making their signs continuous, never Euler angles), then each
-track's keyframes reduced (Ramer-Douglas-Peucker with slerp / lerp between kept keys: a key
-is kept where leaving it out moves the bone by more than the angle or position threshold),
-always keeping the first and last frame.
+track's keyframes reduced within the angle and position limits, always keeping the first and
+last frame: by fitting MMD's Bézier curves between kept keys (edn.vmd.curves), or with
+``curves`` off by Ramer-Douglas-Peucker with straight slerp / lerp between them (a key is
+kept where leaving it out moves the bone by more than a limit).
 """
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from edn.vmd import ground
+from edn.vmd import curves, ground
 from edn.vmd import rotations as rot
 from edn.vmd.fk import pose
 from edn.vmd.format import BoneKey, IKKey, Motion
@@ -58,6 +59,7 @@ class Options:
     smooth_sigma: float = 1.0       # frames at 30 fps, for joints and quaternions
     angle_threshold: float = 1.0    # degrees
     position_threshold: float = 0.05  # MMD units (4 mm)
+    curves: bool = True             # fit MMD's Bézier curves between keys (else straight lines)
 
 
 @dataclass
@@ -226,6 +228,23 @@ def _reduce(n: int, error, threshold: float) -> list[int]:
     return sorted(keep)
 
 
+def keys(name: str, q: np.ndarray | None, p: np.ndarray | None, options: Options) -> list[BoneKey]:
+    """A bone's reduced keys from its rotations ``q`` (T, 4) and/or positions ``p`` (T, 3):
+    with Bézier curves (edn.vmd.curves) or straight lines, within the options' limits."""
+    frames = len(q if q is not None else p)
+    angle = np.deg2rad(options.angle_threshold)
+    if options.curves:
+        kept = curves.reduce(frames, curves.track_segment(q, p, angle, options.position_threshold), 1.0)
+    else:
+        lines = set(reduce_rotations(q, angle)) if q is not None else set()
+        if p is not None:
+            lines |= set(reduce_positions(p, options.position_threshold))
+        kept = {t: (curves.LINEAR,) * 4 for t in sorted(lines)}
+    return [BoneKey(name, t, tuple(map(float, p[t])) if p is not None else (0.0, 0.0, 0.0),
+                    tuple(map(float, q[t])) if q is not None else (0.0, 0.0, 0.0, 1.0), curves.block(c))
+            for t, c in kept.items()]
+
+
 def build_motion(joints: Joints3D, sk: Skeleton, options: Options = Options()) -> tuple[Motion, Report]:
     """The VMD motion of ``joints`` (any frame rate) for the model ``sk``."""
     joints = resample(joints)
@@ -246,26 +265,17 @@ def build_motion(joints: Joints3D, sk: Skeleton, options: Options = Options()) -
     else:
         center = grounded(sk, local, travel)
     motion = Motion(_model_name(sk.name))
-    angle = np.deg2rad(options.angle_threshold)
-    before = after = 0
-    for name, q in local.items():
-        kept = reduce_rotations(q, angle)
-        motion.bones += [BoneKey(name, t, (0.0, 0.0, 0.0), tuple(map(float, q[t]))) for t in kept]
-        before, after = before + frames, after + len(kept)
-    kept = reduce_positions(center, options.position_threshold)
-    motion.bones += [BoneKey("センター", t, tuple(map(float, center[t])), (0.0, 0.0, 0.0, 1.0)) for t in kept]
-    before, after = before + frames, after + len(kept)
+    tracks: dict[str, tuple[np.ndarray | None, np.ndarray | None]] = {name: (q, None) for name, q in local.items()}
+    tracks["センター"] = (None, center)
     if ik:
         positions, worlds = pose(sk, local, {"センター": center}, frames)
         for i, side in enumerate(SIDES):
             target = ground.ik_target(sk, side, positions, worlds, standing[:, i])
-            offset = target.position - sk.position(side + "足ＩＫ")
-            kept = sorted(set(reduce_positions(offset, options.position_threshold))
-                          | set(reduce_rotations(target.rotation, angle)))
-            motion.bones += [BoneKey(side + "足ＩＫ", t, tuple(map(float, offset[t])),
-                                     tuple(map(float, target.rotation[t]))) for t in kept]
-            before, after = before + frames, after + len(kept)
-    elif sk.ik:
+            tracks[side + "足ＩＫ"] = (target.rotation, target.position - sk.position(side + "足ＩＫ"))
+    for name, (q, p) in tracks.items():
+        motion.bones += keys(name, q, p, options)
+    before, after = frames * len(tracks), len(motion.bones)
+    if not ik and sk.ik:
         motion.ik.append(IKKey(0, True, {name: False for name in sk.ik}))
     report = Report(frames, joints.source, before, after, sorted(local) + ["センター"], standing,
                     float(center[:, 1].max() - np.median(center[:, 1])), float(np.ptp(center[:, 2])))
