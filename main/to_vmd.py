@@ -36,6 +36,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "with the legs' FK rotations as IK's starting pose")
     p.add_argument("--in-place", action="store_true",
                    help="no travel in depth: センター's Z stays 0 (sideways travel is kept)")
+    p.add_argument("--hands", action="store_true",
+                   help="a video: track the hands too (MediaPipe Holistic, slower) and write the "
+                        "finger bones; prepared sets and OpenPose JSON with hands have them anyway")
     p.add_argument("--fov", type=float, default=DEFAULT_FOV,
                    help="the camera's field of view across the frame's longer side, degrees, "
                         "for travel in depth (default %(default)g: a phone's main camera)")
@@ -63,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     report = export_vmd(args.input, args.out, args.model, Options(fk_legs=args.fk_legs, in_place=args.in_place),
                         args.fov, args.fps, args.weights_dir, progress=not args.quiet,
-                        allow_truncated=args.allow_truncated)
+                        allow_truncated=args.allow_truncated, hands=args.hands)
     print(f"{report.summary()} in {time.perf_counter() - start:.1f} s -> {args.out}", file=sys.stderr)
     return 0
 

@@ -1,8 +1,12 @@
 """IK legs (edn.vmd.ground): feet held in place while they stand, a jump that leaves the
-ground, no foot under the floor, soles flat; travel in depth (edn.vmd.pose3d.travel)."""
+ground, no foot under the floor, soles flat; travel in depth (edn.vmd.pose3d.travel); Bézier
+keys (edn.vmd.curves); fingers (edn.vmd.fingers)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 from edn.core.keypoints import J
 from edn.vmd import rotations as rot
@@ -17,6 +21,7 @@ STANDING = {"pelvis": (0, 10.5, 0), "neck": (0, 15.6, 0), "head": (0, 17.6, 0), 
             "l_el": (3.5, 13.3, 0), "r_el": (-3.5, 13.3, 0), "l_wr": (5.3, 11.4, -0.3), "r_wr": (-5.3, 11.4, -0.3),
             "l_hip": (1.0, 10.5, 0), "r_hip": (-1.0, 10.5, 0), "l_knee": (1.0, 5.6, -0.2),
             "r_knee": (-1.0, 5.6, -0.2), "l_ank": (1.0, 0.9, 0.2), "r_ank": (-1.0, 0.9, 0.2)}
+GENE = Path(__file__).resolve().parents[2] / "shared" / "data" / "mmd" / "Gene.pmx"
 JUMP = (60, 76)  # frames in the air
 PEAK = 4.0       # units
 
@@ -128,3 +133,56 @@ def test_curves_keep_fewer_keys_than_lines_within_the_same_limits():
     assert curves_of(block(curves)) == curves
     np.testing.assert_allclose(evaluate((20, 20, 107, 107), s), s, atol=1e-6)
     assert fit(s, ease)[1] < 20 and fit(s, ease)[3] > 107  # an ease: flat at both ends
+
+
+def _hand(bend_deg: float, frames: int, palm: float = 30.0) -> np.ndarray:
+    """One hand (T, 21, 3) seen from the side, every finger straight but for a bend of
+    ``bend_deg`` at its middle joint (PIP; the thumb's IP)."""
+    hand = np.zeros((frames, 21, 3))
+    hand[:, :, 2] = 0.9
+    bend = np.deg2rad(bend_deg)
+    for base in (1, 5, 9, 13, 17):
+        for k in range(4):
+            # along x from the wrist; after the second joint the segments turn by the bend
+            if k < 2:
+                hand[:, base + k, :2] = (palm + 10 * k, 0.0)
+            else:
+                hand[:, base + k, :2] = (palm + 10 + 10 * (k - 1) * np.cos(bend), 10 * (k - 1) * np.sin(bend))
+    return hand
+
+
+def test_finger_bends_come_from_seen_hands_only_within_their_range():
+    from edn.vmd.fingers import bends
+
+    frames = 30
+    seen = _hand(40.0, frames)
+    hidden = _hand(40.0, frames)
+    hidden[:, :, 2] = 0.2                                          # not seen: at rest
+    got = bends(np.stack([seen, hidden], 1))
+    assert abs(np.degrees(got["左人指２"]).mean() - 40.0) < 0.5
+    assert abs(np.degrees(got["左人指１"]).mean()) < 0.5          # straight at the base
+    assert np.abs(got["右人指２"]).max() == 0.0
+    spiky = _hand(10.0, frames)
+    spiky[15, 7, :2] = (40.0, -200.0)                              # one bad frame, a 170-degree kink
+    flailing = np.degrees(bends(np.stack([spiky, spiky], 1))["左人指２"])
+    assert flailing.max() < 50.0                                   # clipped and smoothed away
+    small = _hand(40.0, frames, palm=8.0)                          # too small to read: at rest
+    assert np.abs(bends(np.stack([small, small], 1))["左人指２"]).max() == 0.0
+
+
+@pytest.mark.skipif(not GENE.is_file(), reason="../shared/data not present")
+def test_a_bent_finger_curls_towards_the_palm_on_gene():
+    from edn.vmd.fingers import finger_rotations
+    from edn.vmd.fk import pose
+
+    gene = Skeleton.from_pmx(GENE)
+    rotations = finger_rotations({"左人指１": np.full(1, np.deg2rad(60.0)),
+                                  "右人指１": np.full(1, np.deg2rad(60.0))}, gene)
+    positions, _ = pose(gene, rotations, {}, 1)
+    for side in ("左", "右"):
+        rest, bent = gene.position(side + "人指先"), positions[0, gene.index(side + "人指先")]
+        assert bent[1] < rest[1] - 0.2                             # palms down in MMD's rest pose
+        base = gene.position(side + "人指１")
+        before, after = rest - base, bent - base
+        turned = np.degrees(np.arccos(before @ after / np.linalg.norm(before) / np.linalg.norm(after)))
+        assert abs(turned - 60.0) < 1.0

@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 
 from edn.core.errors import InputError
-from edn.core.keypoints import NUM_JOINTS
+from edn.core.keypoints import LEFT_HAND, NUM_JOINTS, RIGHT_HAND, WHOLE_JOINTS
 from edn.core.openpose_json import list_json_files, read_sequence
 from edn.core.paths import KEYPOINTS, META, WORLD_LANDMARKS
 from edn.core.video import open_frames
 from edn.preparation.prepare import PreparedMeta
+from edn.vmd.fingers import bends
 from edn.vmd.format import write_vmd
 from edn.vmd.motion import Options, Report, build_motion
 from edn.vmd.pose3d import DEFAULT_FOV, Joints3D, from_world_landmarks, lift
@@ -25,33 +26,47 @@ log = logging.getLogger(__name__)
 @dataclass
 class Skeletons:
     """A video's skeletons: 2D keypoints (T, 18, 3) in pixels, MediaPipe world landmarks
-    (T, 33, 4) or None, the frame rate, where they came from, and the frames' size (w, h),
-    None when unknown (OpenPose JSON)."""
+    (T, 33, 4) or None, the frame rate, where they came from, the frames' size (w, h), None
+    when unknown (OpenPose JSON), and the hands (T, 2, 21, 3), the person's left first, or None."""
     keypoints: np.ndarray
     world: np.ndarray | None
     fps: float
     origin: str
     size: tuple[int, int] | None
+    hands: np.ndarray | None = None
+
+
+def _split(keypoints: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """(T, 18 or 130, 3) -> the body (T, 18, 3) and the hands (T, 2, 21, 3) when there are
+    any."""
+    if keypoints.shape[1] != WHOLE_JOINTS or not (keypoints[:, LEFT_HAND.start:, 2] > 0).any():
+        return keypoints[:, :NUM_JOINTS], None
+    return keypoints[:, :NUM_JOINTS], np.stack([keypoints[:, LEFT_HAND], keypoints[:, RIGHT_HAND]], 1)
 
 
 def load_skeletons(source: Path, fps: float = 30.0, weights: Path | None = None,
-                   progress: bool = True, allow_truncated: bool = False) -> Skeletons:
+                   progress: bool = True, allow_truncated: bool = False,
+                   hands: bool = False) -> Skeletons:
     """From a prepared set (data/video2data.py), a folder of OpenPose JSON (at ``fps``), or a
-    video (tracked here with ``--detector auto``)."""
+    video (tracked here with ``--detector auto``, with the hands too when ``hands``: MediaPipe
+    Holistic). The hands come along wherever the skeletons have them."""
     if not source.exists():
         raise InputError(f"no such file or folder: {source}")
     if source.is_dir() and (source / META).is_file():
         meta = PreparedMeta.load(source)
         world = np.load(source / WORLD_LANDMARKS) if (source / WORLD_LANDMARKS).is_file() else None
-        return Skeletons(read_sequence(source / KEYPOINTS)[:, :NUM_JOINTS], world, meta.fps,
-                         f"prepared set {source}", tuple(meta.size))
+        body, hand = _split(read_sequence(source / KEYPOINTS))
+        return Skeletons(body, world, meta.fps, f"prepared set {source}", tuple(meta.size), hand)
     if source.is_dir() and list_json_files(source):
-        return Skeletons(read_sequence(source)[:, :NUM_JOINTS], None, fps, f"OpenPose JSON in {source}", None)
+        body, hand = _split(read_sequence(source))
+        return Skeletons(body, None, fps, f"OpenPose JSON in {source}", None, hand)
     frames = open_frames(source, fps=fps, allow_truncated=allow_truncated)
-    track = extract_track(frames, make_detector("auto", weights=weights), progress=progress)
+    parts = ("body", "hands") if hands else ("body",)
+    track = extract_track(frames, make_detector("auto", weights=weights, parts=parts), progress=progress)
     world = track.world_landmarks if track.detector == "mediapipe" else None
-    return Skeletons(track.keypoints, world, frames.fps, f"{source} ({track.detector})",
-                     (frames.width, frames.height))
+    body, hand = _split(track.keypoints)
+    return Skeletons(body, world, frames.fps, f"{source} ({track.detector})",
+                     (frames.width, frames.height), hand)
 
 
 def joints_of(skeletons: Skeletons, fov: float = DEFAULT_FOV) -> Joints3D:
@@ -60,18 +75,22 @@ def joints_of(skeletons: Skeletons, fov: float = DEFAULT_FOV) -> Joints3D:
     if skeletons.size is None:
         log.warning("the frames' size is unknown (OpenPose JSON): no travel in depth")
     if skeletons.world is not None and np.abs(skeletons.world[:, :, :3]).sum() > 0:
-        return from_world_landmarks(skeletons.world, skeletons.keypoints, skeletons.fps,
-                                    skeletons.size, fov)
-    return lift(skeletons.keypoints, skeletons.fps, skeletons.size, fov)
+        joints = from_world_landmarks(skeletons.world, skeletons.keypoints, skeletons.fps,
+                                      skeletons.size, fov)
+    else:
+        joints = lift(skeletons.keypoints, skeletons.fps, skeletons.size, fov)
+    if skeletons.hands is not None:
+        joints.bends = bends(skeletons.hands)
+    return joints
 
 
 def export_vmd(source: Path, out: Path, model: Path | None = None, options: Options = Options(),
                fov: float = DEFAULT_FOV, fps: float = 30.0, weights: Path | None = None,
-               progress: bool = True, allow_truncated: bool = False) -> Report:
+               progress: bool = True, allow_truncated: bool = False, hands: bool = False) -> Report:
     """Write the VMD of ``source``'s dancer for ``model`` (a PMX; default the built-in
     standard model) to ``out``, atomically. Returns what was done."""
     skeleton = Skeleton.from_pmx(model) if model is not None else Skeleton.standard()
-    skeletons = load_skeletons(source, fps, weights, progress, allow_truncated)
+    skeletons = load_skeletons(source, fps, weights, progress, allow_truncated, hands)
     joints = joints_of(skeletons, fov)
     log.info("3D joints: %s", joints.source)
     motion, report = build_motion(joints, skeleton, options)

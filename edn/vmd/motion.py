@@ -42,6 +42,7 @@ from scipy.ndimage import gaussian_filter1d
 
 from edn.vmd import curves, ground
 from edn.vmd import rotations as rot
+from edn.vmd.fingers import finger_rotations
 from edn.vmd.fk import pose
 from edn.vmd.format import BoneKey, IKKey, Motion
 from edn.vmd.pose3d import Joints3D
@@ -72,13 +73,16 @@ class Report:
     standing: np.ndarray | None = None  # (T, 2) where each foot stands (IK legs)
     rise: float = 0.0               # センター's highest above its median height (units)
     depth: float = 0.0              # センター's range in depth (units)
+    fingers: float | None = None    # share of the frames with a finger bent (None: no hands)
 
     def summary(self) -> str:
         legs = "FK legs" if self.standing is None else \
             f"IK legs, a foot standing in {self.standing.any(1).mean():.0%} of the frames"
         return (f"{self.frames} frames at 30 fps from {self.source}; {len(self.bones)} bones; "
                 f"{self.keys_after} of {self.keys_before} keyframes kept; {legs}; センター up to "
-                f"{self.rise:.1f} units above its usual height, {self.depth:.1f} units of travel in depth")
+                f"{self.rise:.1f} units above its usual height, {self.depth:.1f} units of travel in depth; "
+                + ("no hands in the skeletons: no finger bones" if self.fingers is None else
+                   f"finger bones, bent in {self.fingers:.0%} of the frames"))
 
 
 def resample(joints: Joints3D, fps: float = FPS) -> Joints3D:
@@ -92,7 +96,8 @@ def resample(joints: Joints3D, fps: float = FPS) -> Joints3D:
         return np.stack([np.interp(t_out, t_in, flat[:, c]) for c in range(flat.shape[1])], 1).reshape(
             (len(t_out),) + values.shape[1:])
 
-    return Joints3D({k: at(v) for k, v in joints.joints.items()}, at(joints.translation), fps, joints.source)
+    return Joints3D({k: at(v) for k, v in joints.joints.items()}, at(joints.translation), fps, joints.source,
+                    {k: at(v) for k, v in joints.bends.items()})
 
 
 def low_pass(values: np.ndarray, sigma: float) -> np.ndarray:
@@ -252,6 +257,7 @@ def build_motion(joints: Joints3D, sk: Skeleton, options: Options = Options()) -
     smoothed = {k: low_pass(v, options.smooth_sigma) for k, v in joints.joints.items()}
     world = {k: smooth_quaternions(v, options.smooth_sigma) for k, v in world_rotations(smoothed, sk).items()}
     local = {k: rot.continuous(v) for k, v in local_rotations(world, sk).items()}
+    local |= finger_rotations(joints.bends, sk)
     travel = low_pass(joints.translation, options.smooth_sigma)
     if options.in_place:
         travel[:, 2] = 0.0
@@ -278,7 +284,8 @@ def build_motion(joints: Joints3D, sk: Skeleton, options: Options = Options()) -
     if not ik and sk.ik:
         motion.ik.append(IKKey(0, True, {name: False for name in sk.ik}))
     report = Report(frames, joints.source, before, after, sorted(local) + ["センター"], standing,
-                    float(center[:, 1].max() - np.median(center[:, 1])), float(np.ptp(center[:, 2])))
+                    float(center[:, 1].max() - np.median(center[:, 1])), float(np.ptp(center[:, 2])),
+                    float((np.stack(list(joints.bends.values())) > 1e-3).any(0).mean()) if joints.bends else None)
     return motion, report
 
 

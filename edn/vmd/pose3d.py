@@ -22,7 +22,7 @@ the clip's median, and depth does not move. The height is settled later from the
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
@@ -60,11 +60,13 @@ _COCO = {"nose": J["nose"], "l_ear": J["l_ear"], "r_ear": J["r_ear"], "l_sh": J[
 @dataclass
 class Joints3D:
     """joints: name -> (T, 3) MMD coordinates relative to the body (units); translation:
-    (T, 3) the body's travel (units); fps; source: how they were made."""
+    (T, 3) the body's travel (units); fps; source: how they were made; bends: finger bone ->
+    (T,) its bend in radians (edn.vmd.fingers), empty without hands."""
     joints: dict[str, np.ndarray]
     translation: np.ndarray
     fps: float
     source: str
+    bends: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.translation)

@@ -1,5 +1,5 @@
-"""Feet, jumps and travel of `main/to_vmd.py`'s motion for Gene (issue 33), read back from the
-written VMD files as a reader would.
+"""Feet, jumps, travel and fingers of `main/to_vmd.py`'s motion for Gene (issue 33), read back
+from the written VMD files as a reader would.
 
 For each clip, the IK legs (the default) against the FK legs (`--fk-legs`, the output before):
 - **foot sliding** while a foot stands: the horizontal speed (MMD units a second) of the
@@ -13,7 +13,13 @@ For each clip, the IK legs (the default) against the FK legs (`--fk-legs`, the o
 - **depth**: センター's travel in depth against the change of the body's apparent size (the
   torso's length in pixels, its 95th over its 5th percentile).
 
-    python bench/vmd_feet.py
+Fingers, on taiji.mp4 tracked with its hands (`--hands`: MediaPipe Holistic, 1280x720): each
+finger bone's bend as written (the angle of its rotation read back) against
+the hand keypoints' own bend at that joint (the angle between its two segments in the image),
+over the frames where the hand is seen (edn.vmd.fingers.visible), mean and 95th percentile of the
+difference; and the largest bend written where the hand is not seen.
+
+    python bench/vmd_motion.py
 
 Clips: the shared dance video, taiji and the Sports2D demo (a man jumps off a box). Their
 skeletons are tracked once into .cache/bench/vmd_skeletons/. Prints one JSON object.
@@ -45,15 +51,17 @@ CACHE = ROOT / ".cache/bench/vmd_skeletons"
 FPS = 30.0
 
 
-def skeletons_of(name: str, video: Path) -> Skeletons:
-    """The clip's skeletons, tracked once."""
-    cached = CACHE / f"{video.stem}.npz"
+def skeletons_of(video: Path, hands: bool = False) -> Skeletons:
+    """The clip's skeletons (with its hands), tracked once."""
+    cached = CACHE / f"{video.stem}{'_hands' if hands else ''}.npz"
     if cached.is_file():
         z = np.load(cached)
-        return Skeletons(z["keypoints"], z["world"], float(z["fps"]), str(video), tuple(z["size"]))
-    s = load_skeletons(video, progress=False)
+        return Skeletons(z["keypoints"], z["world"], float(z["fps"]), str(video), tuple(z["size"]),
+                         z["hands"] if hands else None)
+    s = load_skeletons(video, progress=False, hands=hands)
     CACHE.mkdir(parents=True, exist_ok=True)
-    np.savez(cached, keypoints=s.keypoints, world=s.world, fps=s.fps, size=s.size)
+    np.savez(cached, keypoints=s.keypoints, world=s.world, fps=s.fps, size=s.size,
+             hands=s.hands if s.hands is not None else np.zeros(0))
     return s
 
 
@@ -120,6 +128,38 @@ def measure(gene: Skeleton, skeletons: Skeletons) -> dict:
     }
 
 
+def fingers(gene: Skeleton) -> dict:
+    """The finger figures of the module text."""
+    from edn.vmd import rotations as rot
+    from edn.vmd.fingers import JOINTS, visible
+
+    skeletons = skeletons_of(CLIPS["taiji"], hands=True)
+    assert skeletons.hands is not None
+    motion, report = build_motion(joints_of(skeletons), gene)
+    rotations, _ = written(motion, report.frames)
+    n = len(skeletons.hands)
+    at = np.clip(np.round(np.arange(n) / skeletons.fps * FPS).astype(int), 0, report.frames - 1)
+    differences: dict[str, list[np.ndarray]] = {"thumb": [], "finger bases (MCP)": [], "finger middles and ends (PIP, DIP)": []}
+    unseen = [0.0]
+    for s, side in enumerate(SIDES):
+        hand = skeletons.hands[:, s]
+        seen = visible(hand)
+        for bone, (a, b, c) in JOINTS.items():
+            first, second = hand[:, b, :2] - hand[:, a, :2], hand[:, c, :2] - hand[:, b, :2]
+            cos = (first * second).sum(1) / np.maximum(np.linalg.norm(first, axis=1) * np.linalg.norm(second, axis=1), 1e-9)
+            own = np.degrees(np.arccos(np.clip(cos, -1, 1)))
+            bent = np.degrees(rot.angle(rotations[side + bone][at], rot.IDENTITY))
+            kind = "thumb" if bone.startswith("親指") else "finger bases (MCP)" if bone.endswith("１") \
+                else "finger middles and ends (PIP, DIP)"
+            differences[kind].append(np.abs(bent - own)[seen])
+            # away from a seen frame by more than the smoothing's reach: at rest
+            far = ~np.convolve(seen, np.ones(13), mode="same").astype(bool)
+            unseen.append(float(bent[far].max()) if far.any() else 0.0)
+    return {"frames": n, "hands_seen_share": round(float(np.mean([visible(skeletons.hands[:, s]) for s in range(2)])), 3),
+            "bend_difference_deg": {kind: stats(np.concatenate(d)) for kind, d in differences.items()},
+            "largest_bend_where_unseen_deg": round(max(unseen), 2)}
+
+
 def main() -> int:
     if not GENE.is_file():
         print(json.dumps({"skipped": "../shared/data not present"}))
@@ -128,7 +168,9 @@ def main() -> int:
     out = {"cpu": torch.backends.cpu.get_cpu_capability()}
     for name, video in CLIPS.items():
         if video.is_file():
-            out[name] = measure(gene, skeletons_of(name, video))
+            out[name] = measure(gene, skeletons_of(video))
+    if CLIPS["taiji"].is_file():
+        out["fingers (taiji.mp4 --hands)"] = fingers(gene)
     print(json.dumps(out, indent=1, ensure_ascii=False))
     return 0
 
