@@ -8,10 +8,15 @@ STAMP  := $(VENV)/.edn-installed
 DEMO   ?= .cache/demo
 DEMO_MINUTES ?= 9
 RUN    := $(DEMO)/weights/demo
+# The MMD runtime main/to_vmd.py --preview inlines (babylon-mmd on babylon.js's UMD build), and
+# Debian's Chromium that tests/test_vmd_preview.py opens the page in; without them --preview
+# says what to run and the browser test skips.
+NPM_PREVIEW := .cache/npm/node_modules/babylon-mmd/package.json
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: setup demo demo-data test bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(NPM_PREVIEW)
 
 $(STAMP): requirements.txt setup.py pyproject.toml pose_detector/openpose/pafprocess.cpp
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,12 +52,22 @@ demo: demo-data $(RUN)/checkpoint.pt
 # npm or the registry is missing that test skips.
 NPM_PARSER := .cache/npm/node_modules/mmd-parser/package.json
 
+$(NPM_PREVIEW):
+	@command -v npm >/dev/null 2>&1 && npm install --silent --no-audit --no-fund --legacy-peer-deps \
+		--prefix .cache/npm babylon-mmd@1.3.0 babylonjs@9.35.0 >/dev/null 2>&1 \
+		|| echo "npm babylon-mmd not installed: main/to_vmd.py --preview will not work"
+
+$(CHROMIUM):
+	@(apt-get install -y -q chromium >/dev/null 2>&1 \
+		|| (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1)) \
+		|| echo "Debian chromium not installed: the preview's browser test will be skipped"
+
 $(NPM_PARSER):
 	@command -v npm >/dev/null 2>&1 && npm install --silent --no-audit --no-fund --prefix .cache/npm \
 		mmd-parser@1.0.4 >/dev/null 2>&1 || echo "npm mmd-parser not installed: its VMD check will be skipped"
 
 # demo-data: the quality gate (tests/test_quality_gate.py) trains on the demo's cam03.
-test: setup demo-data $(NPM_PARSER)
+test: setup demo-data $(NPM_PARSER) $(CHROMIUM)
 	$(PY) -m pytest -q
 
 bench: setup
@@ -61,6 +76,7 @@ bench: setup
 	$(PY) bench/paf_decode.py
 	$(PY) bench/openpose_speed.py
 	$(PY) bench/vmd_export.py
+	$(PY) bench/vmd_motion.py
 	$(PY) bench/fault_soak.py
 	$(PY) bench/label_speed.py
 	$(PY) bench/normalization_real.py

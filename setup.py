@@ -19,6 +19,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["edn", "edn.*", "pose_detector", "pose_detector.*"]),
+    package_data={"edn.vmd": ["preview.html"]},  # the preview page's template
     install_requires=requirements,
     # The C++ PAF grouping (plain C++17 with a pybind11 binding; pybind11 is a build-time
     # requirement only, see pyproject.toml). Without it pose_detector groups in NumPy.

@@ -19,6 +19,12 @@ the hand keypoints' own bend at that joint (the angle between its two segments i
 over the frames where the hand is seen (edn.vmd.fingers.visible), mean and 95th percentile of the
 difference; and the largest bend written where the hand is not seen.
 
+The preview (`--preview`), on the dance video for Gene and for the built-in stick figure: its
+size, the time headless Chromium (Debian's, software WebGL) takes from start to the page's
+bones read at one frame, and the page's bones (babylon-mmd, MMD's IK solved) against our FK of
+the same file every 20 frames: the FK-only bones' largest distance, and the ankles' distance
+from our foot IK targets (mean, 95th percentile).
+
     python bench/vmd_motion.py
 
 Clips: the shared dance video, taiji and the Sports2D demo (a man jumps off a box). Their
@@ -160,6 +166,54 @@ def fingers(gene: Skeleton) -> dict:
             "largest_bend_where_unseen_deg": round(max(unseen), 2)}
 
 
+def preview(gene: Skeleton) -> dict:
+    """The preview figures of the module text."""
+    import re
+    import shutil
+    import subprocess
+    import time
+    from html import unescape
+
+    from edn.core.video import open_frames
+    from edn.vmd.preview import write_preview
+
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        return {"skipped": "no chromium (make test installs it)"}
+    video = CLIPS["dance"]
+    skeletons = skeletons_of(video)
+    joints = joints_of(skeletons)
+    flags = ["--headless", "--no-sandbox", "--use-gl=swiftshader", "--enable-unsafe-swiftshader",
+             "--virtual-time-budget=60000", "--dump-dom"]
+    out = {}
+    for name, sk, model in (("Gene", gene, GENE), ("stick figure", Skeleton.standard(), None)):
+        motion, report = build_motion(joints, sk)
+        with tempfile.TemporaryDirectory() as tmp:
+            page = Path(tmp) / "preview.html"
+            t0 = time.perf_counter()
+            written_preview = write_preview(page, motion, sk, model, open_frames(video), skeletons.fps, name)
+            write_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            subprocess.run([chromium, *flags, f"file://{page}#probe=0"], capture_output=True, timeout=300)
+            load_s = time.perf_counter() - t0
+            frames = list(range(0, report.frames, 20))
+            dom = subprocess.run([chromium, *flags, f"file://{page}#probe={','.join(map(str, frames))}"],
+                                 capture_output=True, text=True, timeout=600).stdout
+        seen = json.loads(unescape(re.search(r'<pre id="probe"[^>]*>(.*?)</pre>', dom, re.S).group(1)))
+        rotations, translations = written(motion, report.frames)
+        ours, _ = pose(sk, rotations, translations, report.frames)
+        fk_bones = ["センター", "上半身", "首", "頭"] + [side + b for side in SIDES for b in ("腕", "ひじ", "手首", "足")]
+        fk = [np.linalg.norm(np.subtract(seen[str(t)][b], ours[t, sk.index(b)])) for t in frames for b in fk_bones]
+        ik = [np.linalg.norm(np.subtract(seen[str(t)][side + "足首"],
+                                         translations[side + "足ＩＫ"][t] + sk.position(side + "足ＩＫ")))
+              for t in frames for side in SIDES]
+        out[name] = {"bytes": written_preview.size, "source_frames": written_preview.frames,
+                     "write_s": round(write_s, 2), "chromium_start_to_bones_s": round(load_s, 2),
+                     "fk_bones_max_distance_units": round(float(max(fk)), 4),
+                     "ankle_to_ik_target_units": stats(np.array(ik))}
+    return out
+
+
 def main() -> int:
     if not GENE.is_file():
         print(json.dumps({"skipped": "../shared/data not present"}))
@@ -171,6 +225,8 @@ def main() -> int:
             out[name] = measure(gene, skeletons_of(video))
     if CLIPS["taiji"].is_file():
         out["fingers (taiji.mp4 --hands)"] = fingers(gene)
+    if CLIPS["dance"].is_file():
+        out["preview (dance)"] = preview(gene)
     print(json.dumps(out, indent=1, ensure_ascii=False))
     return 0
 

@@ -1,4 +1,4 @@
-"""python main/to_vmd.py VIDEO_OR_PREPARED_SET_OR_KEYPOINT_DIR -o dance.vmd [--model X.pmx] [--fk-legs] [--in-place]"""
+"""python main/to_vmd.py VIDEO_OR_PREPARED_SET_OR_KEYPOINT_DIR -o dance.vmd [--model X.pmx] [--preview dance.html] [--fk-legs] [--in-place]"""
 from __future__ import annotations
 
 import argparse
@@ -39,6 +39,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--hands", action="store_true",
                    help="a video: track the hands too (MediaPipe Holistic, slower) and write the "
                         "finger bones; prepared sets and OpenPose JSON with hands have them anyway")
+    p.add_argument("--preview", type=Path, metavar="PREVIEW.html",
+                   help="also write one self-contained HTML page that plays the motion on the model "
+                        "(or a stick figure) beside the source video's frames, offline in any browser")
     p.add_argument("--fov", type=float, default=DEFAULT_FOV,
                    help="the camera's field of view across the frame's longer side, degrees, "
                         "for travel in depth (default %(default)g: a phone's main camera)")
@@ -61,12 +64,13 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace) -> int:
     if not 10 <= args.fov <= 170:
         raise InputError(f"--fov {args.fov:g}: a field of view is between 10 and 170 degrees")
-    if args.out.exists() and not args.overwrite:
-        raise OutputExistsError(f"{args.out} exists (use --overwrite to replace it)")
+    for path in (args.out, args.preview):
+        if path is not None and path.exists() and not args.overwrite:
+            raise OutputExistsError(f"{path} exists (use --overwrite to replace it)")
     start = time.perf_counter()
     report = export_vmd(args.input, args.out, args.model, Options(fk_legs=args.fk_legs, in_place=args.in_place),
                         args.fov, args.fps, args.weights_dir, progress=not args.quiet,
-                        allow_truncated=args.allow_truncated, hands=args.hands)
+                        allow_truncated=args.allow_truncated, hands=args.hands, preview=args.preview)
     print(f"{report.summary()} in {time.perf_counter() - start:.1f} s -> {args.out}", file=sys.stderr)
     return 0
 

@@ -10,12 +10,13 @@ import numpy as np
 from edn.core.errors import InputError
 from edn.core.keypoints import LEFT_HAND, NUM_JOINTS, RIGHT_HAND, WHOLE_JOINTS
 from edn.core.openpose_json import list_json_files, read_sequence
-from edn.core.paths import KEYPOINTS, META, WORLD_LANDMARKS
-from edn.core.video import open_frames
+from edn.core.paths import FRAMES, KEYPOINTS, META, WORLD_LANDMARKS
+from edn.core.video import FrameSource, open_frames
 from edn.preparation.prepare import PreparedMeta
 from edn.vmd.fingers import bends
 from edn.vmd.format import write_vmd
 from edn.vmd.motion import Options, Report, build_motion
+from edn.vmd.preview import libraries, write_preview
 from edn.vmd.pose3d import DEFAULT_FOV, Joints3D, from_world_landmarks, lift
 from edn.vmd.skeleton import Skeleton
 from pose_detector.extract import extract_track, make_detector
@@ -86,13 +87,31 @@ def joints_of(skeletons: Skeletons, fov: float = DEFAULT_FOV) -> Joints3D:
 
 def export_vmd(source: Path, out: Path, model: Path | None = None, options: Options = Options(),
                fov: float = DEFAULT_FOV, fps: float = 30.0, weights: Path | None = None,
-               progress: bool = True, allow_truncated: bool = False, hands: bool = False) -> Report:
+               progress: bool = True, allow_truncated: bool = False, hands: bool = False,
+               preview: Path | None = None) -> Report:
     """Write the VMD of ``source``'s dancer for ``model`` (a PMX; default the built-in
-    standard model) to ``out``, atomically. Returns what was done."""
+    standard model) to ``out``, atomically, and with ``preview`` its preview page
+    (edn.vmd.preview). Returns what was done."""
+    if preview is not None:
+        libraries()  # before any work: the preview's libraries are installed
     skeleton = Skeleton.from_pmx(model) if model is not None else Skeleton.standard()
     skeletons = load_skeletons(source, fps, weights, progress, allow_truncated, hands)
     joints = joints_of(skeletons, fov)
     log.info("3D joints: %s", joints.source)
     motion, report = build_motion(joints, skeleton, options)
     write_vmd(out, motion)
+    if preview is not None:
+        frames = source_frames(source, skeletons.fps, allow_truncated)
+        report.preview = write_preview(preview, motion, skeleton, model, frames, skeletons.fps,
+                                       f"{out.name} on {skeleton.name}")
     return report
+
+
+def source_frames(source: Path, fps: float, allow_truncated: bool) -> FrameSource | None:
+    """The frames the skeletons came from: a video's, or a prepared set's; None for OpenPose
+    JSON, which has none."""
+    if source.is_file():
+        return open_frames(source, fps=fps, allow_truncated=allow_truncated)
+    if (source / META).is_file() and (source / FRAMES).is_dir():
+        return open_frames(source / FRAMES, fps=fps)
+    return None

@@ -46,6 +46,7 @@ from edn.vmd.fingers import finger_rotations
 from edn.vmd.fk import pose
 from edn.vmd.format import BoneKey, IKKey, Motion
 from edn.vmd.pose3d import Joints3D
+from edn.vmd.preview import Preview
 from edn.vmd.skeleton import SIDES, Skeleton
 
 FPS = 30.0
@@ -74,6 +75,7 @@ class Report:
     rise: float = 0.0               # センター's highest above its median height (units)
     depth: float = 0.0              # センター's range in depth (units)
     fingers: float | None = None    # share of the frames with a finger bent (None: no hands)
+    preview: Preview | None = None  # the preview page written, if one was
 
     def summary(self) -> str:
         legs = "FK legs" if self.standing is None else \
@@ -82,7 +84,8 @@ class Report:
                 f"{self.keys_after} of {self.keys_before} keyframes kept; {legs}; センター up to "
                 f"{self.rise:.1f} units above its usual height, {self.depth:.1f} units of travel in depth; "
                 + ("no hands in the skeletons: no finger bones" if self.fingers is None else
-                   f"finger bones, bent in {self.fingers:.0%} of the frames"))
+                   f"finger bones, bent in {self.fingers:.0%} of the frames")
+                + (f"; {self.preview.summary()}" if self.preview is not None else ""))
 
 
 def resample(joints: Joints3D, fps: float = FPS) -> Joints3D:
