@@ -16,6 +16,7 @@ curves keep every frame in between within the error limits, found by doubling th
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import numpy as np
@@ -42,13 +43,23 @@ def curves_of(data: bytes) -> tuple[Curve, Curve, Curve, Curve]:
 
 
 def evaluate(curve: Curve, x: np.ndarray) -> np.ndarray:
-    """The curve's y at fractions ``x`` (0..1) of the way: its parameter found by Newton's
-    method from s = x (x(s) rises monotonically for inner points in 0..1), then bisection
-    steps where Newton's would leave 0..1 or the slope vanishes."""
-    x1, y1, x2, y2 = (v / SCALE for v in curve)
+    """The curve's y at fractions ``x`` (0..1) of the way."""
+    x1, y1, x2, y2 = curve
     x = np.asarray(x, np.float64)
     if x1 == y1 and x2 == y2:
         return x.copy()  # a straight line
+    s = _parameter(x1, x2, x.tobytes())
+    y1, y2 = y1 / SCALE, y2 / SCALE
+    return 3 * (1 - s) ** 2 * s * y1 + 3 * (1 - s) * s ** 2 * y2 + s ** 3
+
+
+@functools.lru_cache(maxsize=4096)
+def _parameter(x1: int, x2: int, x_bytes: bytes) -> np.ndarray:
+    """The curve parameter where x(s) = x, by Newton's method from s = x (x(s) rises
+    monotonically for inner points in 0..1), with bisection steps where Newton's would leave
+    the bracket. Cached: reduction asks for the same fractions again and again."""
+    x = np.frombuffer(x_bytes, np.float64)
+    x1, x2 = x1 / SCALE, x2 / SCALE
     lo, hi, s = np.zeros_like(x), np.ones_like(x), x.copy()
     for _ in range(12):
         bx = 3 * (1 - s) ** 2 * s * x1 + 3 * (1 - s) * s ** 2 * x2 + s ** 3 - x
@@ -56,7 +67,8 @@ def evaluate(curve: Curve, x: np.ndarray) -> np.ndarray:
         slope = 3 * (1 - s) ** 2 * x1 + 6 * (1 - s) * s * (x2 - x1) + 3 * s ** 2 * (1 - x2)
         step = s - bx / np.where(np.abs(slope) > 1e-9, slope, np.nan)
         s = np.where((step > lo) & (step < hi), step, (lo + hi) / 2)
-    return 3 * (1 - s) ** 2 * s * y1 + 3 * (1 - s) * s ** 2 * y2 + s ** 3
+    s.flags.writeable = False
+    return s
 
 
 def fit(x: np.ndarray, y: np.ndarray) -> Curve:

@@ -59,7 +59,10 @@ class Options:
     fk_legs: bool = False
     in_place: bool = False          # no travel in depth
     smooth_sigma: float = 1.0       # frames at 30 fps, for joints and quaternions
-    angle_threshold: float = 1.0    # degrees
+    # degrees. 0.8, not 1: curves spend the limit over more frames than straight lines, and at
+    # 1 degree the dance's bone directions drifted (mean 1.19 against 1.13 degrees with lines);
+    # at 0.8 they hold (1.11) with 1,538 keys against the lines' 2,155 at 1 degree
+    angle_threshold: float = 0.8
     position_threshold: float = 0.05  # MMD units (4 mm)
     curves: bool = True             # fit MMD's Bézier curves between keys (else straight lines)
 
