@@ -62,6 +62,29 @@ def test_standing_feet_stay_put_and_a_jump_leaves_the_ground():
     assert np.ptp(centre[:50]) < 0.05                       # and standing does not bob
 
 
+def test_a_swaying_body_bends_its_knees_so_the_held_feet_stay_in_reach():
+    """Standing straight-legged and swaying sideways (1.5 units either way, slowly enough to
+    stand): the feet are held at their median place, and センター dips where a straight leg
+    could not reach them."""
+    from edn.vmd.fk import pose
+
+    joints = standing_then_jumping(frames=90)
+    joints.translation[:] = 0.0
+    joints.translation[:, 0] = 1.5 * np.sin(2 * np.pi * np.arange(90) / 90)
+    sk = Skeleton.standard()
+    motion, report = build_motion(joints, sk)
+    assert report.standing.all()
+    rotations, translations, _ = sample(motion, report.frames)
+    positions, _ = pose(sk, rotations, translations, report.frames)
+    for side, target in ik_targets(motion, report.frames, sk).items():
+        leg = (np.linalg.norm(sk.position(side + "ひざ") - sk.position(side + "足"))
+               + np.linalg.norm(sk.position(side + "足首") - sk.position(side + "ひざ")))
+        reach = np.linalg.norm(target - positions[:, sk.index(side + "足")], axis=1)
+        assert reach.max() <= leg + 0.06, side  # the keys' 0.05 units
+    dip = translations["センター"][:, 1]
+    assert 0.02 < dip.max() - dip.min() < 1.0  # it dips, by centimetres
+
+
 def test_fk_legs_keep_the_lowest_foot_on_the_floor_and_write_no_ik_bone():
     sk = Skeleton.standard()
     motion, report = build_motion(standing_then_jumping(), sk, Options(fk_legs=True))

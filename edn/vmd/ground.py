@@ -19,13 +19,17 @@ is on the floor (y = 0), with センター at the body's own travel (``edn.vmd.p
 - **IK targets.** The ankle's place and the foot's world rotation from the FK pose; while a
   foot stands, its target is held at the stand's median place on the floor, the sole flat (the
   foot's rotation kept to its turn about the vertical), blended in and out over BLEND frames.
+- **Reach.** A held target may be farther from the hip than the leg is long when the body
+  sways over a straight leg; then MMD's IK cannot reach it and the foot hangs off its place.
+  センター is lowered there (the knees bend) by what puts every held target within REACH of
+  its leg, at most MAX_DROP, spread over the frames around.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
+from scipy.ndimage import gaussian_filter1d, maximum_filter1d
 
 from edn.vmd import rotations as rot
 from edn.vmd.skeleton import SIDES, Skeleton
@@ -38,6 +42,8 @@ MIN_CONTACT = 4         # frames
 FLOOR_SMOOTHING = 1.0   # seconds (Gaussian sigma)
 SEPARATE = 0.5          # seconds without a foot standing that part two floor estimates
 BLEND = 4               # frames into and out of a lock
+REACH = 0.995           # of the leg's length: how far a standing foot's target may be from the hip
+MAX_DROP = 1.0          # MMD units (8 cm): the most センター is lowered so a leg reaches
 UP = np.array([0.0, 1.0, 0.0])
 
 
@@ -150,5 +156,24 @@ def ik_target(sk: Skeleton, side: str, positions: np.ndarray, worlds: np.ndarray
         nearer = w > weight
         weight[nearer], place[nearer] = w[nearer], spot
     position = free + weight[:, None] * (place - free)
+    position[:, 1] = np.maximum(position[:, 1], sk.rest[ankle, 1])  # never under the floor
     rotation = rot.continuous(rot.slerp(q, flat(q, forward), weight[:, None]))  # slerp takes the short way
     return Target(position, rotation, weight)
+
+
+def knee_room(sk: Skeleton, positions: np.ndarray, targets: list[Target]) -> np.ndarray:
+    """(T,) how far to lower センター so the held targets (``targets`` in SIDES order) are in
+    reach of the hips posed in ``positions`` (module text: Reach)."""
+    drop = np.zeros(len(positions))
+    for side, target in zip(SIDES, targets):
+        hip = positions[:, sk.index(side + "足")]
+        leg = REACH * (np.linalg.norm(sk.position(side + "ひざ") - sk.position(side + "足"))
+                       + np.linalg.norm(sk.position(side + "足首") - sk.position(side + "ひざ")))
+        away = target.position - hip
+        across = np.linalg.norm(away[:, [0, 2]], axis=1)
+        below = np.sqrt(np.maximum(leg ** 2 - across ** 2, 0.0))  # how far below the hip it can reach
+        need = np.where(target.locked > 0, np.maximum(0.0, -away[:, 1] - below), 0.0)
+        drop = np.maximum(drop, np.minimum(need, MAX_DROP))
+    if len(drop) > 1:  # spread over the frames around, never less than needed
+        drop = np.maximum(drop, gaussian_filter1d(maximum_filter1d(drop, 2 * BLEND + 1), BLEND / 2))
+    return drop

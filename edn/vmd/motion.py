@@ -278,12 +278,15 @@ def build_motion(joints: Joints3D, sk: Skeleton, options: Options = Options()) -
         center = grounded(sk, local, travel)
     motion = Motion(_model_name(sk.name))
     tracks: dict[str, tuple[np.ndarray | None, np.ndarray | None]] = {name: (q, None) for name, q in local.items()}
-    tracks["センター"] = (None, center)
     if ik:
+        positions, worlds = pose(sk, local, {"センター": center}, frames)
+        targets = [ground.ik_target(sk, side, positions, worlds, standing[:, i]) for i, side in enumerate(SIDES)]
+        center = center - ground.knee_room(sk, positions, targets)[:, None] * ground.UP
         positions, worlds = pose(sk, local, {"センター": center}, frames)
         for i, side in enumerate(SIDES):
             target = ground.ik_target(sk, side, positions, worlds, standing[:, i])
             tracks[side + "足ＩＫ"] = (target.rotation, target.position - sk.position(side + "足ＩＫ"))
+    tracks["センター"] = (None, center)
     for name, (q, p) in tracks.items():
         motion.bones += keys(name, q, p, options)
     before, after = frames * len(tracks), len(motion.bones)
