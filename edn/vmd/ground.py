@@ -23,6 +23,9 @@ is on the floor (y = 0), with センター at the body's own travel (``edn.vmd.p
   sways over a straight leg; then MMD's IK cannot reach it and the foot hangs off its place.
   センター is lowered there (the knees bend) by what puts every held target within REACH of
   its leg, at most MAX_DROP, spread over the frames around.
+- **FK legs to match.** The legs' FK rotations are solved for the targets (two bones, the knee
+  kept in the plane it bends in, its roll kept; the ankle turned as the target), so a reader
+  without IK sees the feet where MMD's IK puts them, and MMD's IK starts from its answer.
 """
 from __future__ import annotations
 
@@ -177,3 +180,36 @@ def knee_room(sk: Skeleton, positions: np.ndarray, targets: list[Target]) -> np.
     if len(drop) > 1:  # spread over the frames around, never less than needed
         drop = np.maximum(drop, gaussian_filter1d(maximum_filter1d(drop, 2 * BLEND + 1), BLEND / 2))
     return drop
+
+
+def solve_legs(sk: Skeleton, local: dict[str, np.ndarray], positions: np.ndarray, worlds: np.ndarray,
+               targets: list[Target]) -> dict[str, np.ndarray]:
+    """The local rotations of 足, ひざ and 足首 (those ``local`` drives) that put each ankle on
+    its target (``targets`` in SIDES order), from the pose ``positions``/``worlds`` (module
+    text: FK legs to match)."""
+    out: dict[str, np.ndarray] = {}
+    for side, target in zip(SIDES, targets):
+        hip_i, knee_i, ankle_i = (sk.index(side + b) for b in ("足", "ひざ", "足首"))
+        hip, knee, ankle = positions[:, hip_i], positions[:, knee_i], positions[:, ankle_i]
+        thigh = np.linalg.norm(sk.rest[knee_i] - sk.rest[hip_i])
+        shin = np.linalg.norm(sk.rest[ankle_i] - sk.rest[knee_i])
+        reach = target.position - hip
+        d = np.clip(np.linalg.norm(reach, axis=1), abs(thigh - shin) + 1e-6, thigh + shin - 1e-6)
+        u = rot.normalize(reach)
+        bend = (knee - hip) - ((knee - hip) * u).sum(1, keepdims=True) * u  # towards the knee
+        front = rot.rotate(worlds[:, hip_i], np.broadcast_to((0.0, 0.0, -1.0), hip.shape))
+        front = front - (front * u).sum(1, keepdims=True) * u
+        weak = np.linalg.norm(bend, axis=1) < 1e-3  # a straight leg: the knee bends forwards
+        bend[weak] = front[weak]
+        along = (thigh ** 2 - shin ** 2 + d ** 2) / (2 * d)
+        new_knee = hip + along[:, None] * u + np.sqrt(np.maximum(thigh ** 2 - along ** 2, 0))[:, None] * rot.normalize(bend)
+        turn_thigh = rot.between(knee - hip, new_knee - hip)
+        thigh_world = rot.mul(turn_thigh, worlds[:, hip_i])
+        shin_was = rot.rotate(turn_thigh, ankle - knee)
+        shin_world = rot.mul(rot.between(shin_was, target.position - new_knee), rot.mul(turn_thigh, worlds[:, knee_i]))
+        parent = worlds[:, sk.parents[hip_i]]
+        out[side + "足"] = rot.continuous(rot.mul(rot.conjugate(parent), thigh_world))
+        out[side + "ひざ"] = rot.continuous(rot.mul(rot.conjugate(thigh_world), shin_world))
+        if side + "足首" in local:
+            out[side + "足首"] = rot.continuous(rot.mul(rot.conjugate(shin_world), target.rotation))
+    return {name: q for name, q in out.items() if name in local}

@@ -18,8 +18,8 @@ driven ancestor)^-1 . world. References fix the roll about the bone:
 
 Legs are IK by default: the 足ＩＫ bones' positions and rotations, held in place while a foot
 stands, the sole flat, and センター's height from the floor and the hips' own travel, so a jump
-leaves the ground (``edn.vmd.ground``). The legs' FK rotations are written as well: MMD's IK
-starts from them, and a reader without IK sees the legs. ``fk_legs`` writes the FK rotations
+leaves the ground (``edn.vmd.ground``). The legs' FK rotations are written as well, solved for
+the same targets: MMD's IK starts from them, and a reader without IK sees the same legs. ``fk_legs`` writes the FK rotations
 alone with an IK-off frame at frame 0 for the model's IK bones, and センター's height each
 frame putting the lowest point of the feet on the floor (the output before IK legs).
 
@@ -114,19 +114,6 @@ def smooth_quaternions(q: np.ndarray, sigma: float) -> np.ndarray:
     return rot.normalize(low_pass(rot.continuous(q), sigma))
 
 
-def _min_rotation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The smallest rotations taking unit vectors a to b."""
-    a, b = rot.normalize(a), rot.normalize(b)
-    q = np.concatenate([np.cross(a, b), 1.0 + (a * b).sum(-1, keepdims=True)], -1)
-    opposite = q[..., 3] < 1e-8  # a 180-degree turn: about any axis perpendicular to a
-    if opposite.any():
-        axis = np.cross(a[opposite], np.array([1.0, 0.0, 0.0]))
-        weak = np.linalg.norm(axis, axis=-1) < 1e-6
-        axis[weak] = np.cross(a[opposite][weak], np.array([0.0, 1.0, 0.0]))
-        q[opposite] = np.concatenate([rot.normalize(axis), np.zeros((len(axis), 1))], -1)
-    return rot.normalize(q)
-
-
 def _blend(bent: np.ndarray, straight: np.ndarray, limb: np.ndarray) -> np.ndarray:
     """``bent`` where the limb bends (sine of the bend over 0.5), fading into ``straight``."""
     bent, straight, limb = rot.normalize(bent), rot.normalize(straight), rot.normalize(limb)
@@ -168,11 +155,11 @@ def world_rotations(j: dict[str, np.ndarray], sk: Skeleton) -> dict[str, np.ndar
             tip = p(side + "手先") - p(side + "手首") if side + "手先" in sk else fore0
             out[side + "手首"] = rot.align((j[f"{s}_index"] + j[f"{s}_pinky"]) / 2 - wr, across, tip, front0)
         else:
-            out[side + "ひじ"] = rot.mul(_min_rotation(rot.rotate(arm, np.broadcast_to(fore0, arm[..., :3].shape)), wr - el), arm)
+            out[side + "ひじ"] = rot.mul(rot.between(rot.rotate(arm, np.broadcast_to(fore0, arm[..., :3].shape)), wr - el), arm)
         thigh0, shin0 = p(side + "ひざ") - p(side + "足"), p(side + "足首") - p(side + "ひざ")
         thigh = rot.align(knee - hip, _blend(knee - ank, pelvis_front, knee - hip), thigh0, front0)
         out[side + "足"] = thigh
-        out[side + "ひざ"] = rot.mul(_min_rotation(rot.rotate(thigh, np.broadcast_to(shin0, thigh[..., :3].shape)), ank - knee), thigh)
+        out[side + "ひざ"] = rot.mul(rot.between(rot.rotate(thigh, np.broadcast_to(shin0, thigh[..., :3].shape)), ank - knee), thigh)
         toe = sk.toe(side)
         if toe is not None and f"{s}_toe" in j and f"{s}_heel" in j:
             out[side + "足首"] = rot.align(j[f"{s}_toe"] - ank, lat_hip, p(toe) - p(side + "足首"), lat0)
@@ -283,9 +270,10 @@ def build_motion(joints: Joints3D, sk: Skeleton, options: Options = Options()) -
         targets = [ground.ik_target(sk, side, positions, worlds, standing[:, i]) for i, side in enumerate(SIDES)]
         center = center - ground.knee_room(sk, positions, targets)[:, None] * ground.UP
         positions, worlds = pose(sk, local, {"センター": center}, frames)
-        for i, side in enumerate(SIDES):
-            target = ground.ik_target(sk, side, positions, worlds, standing[:, i])
+        targets = [ground.ik_target(sk, side, positions, worlds, standing[:, i]) for i, side in enumerate(SIDES)]
+        for side, target in zip(SIDES, targets):
             tracks[side + "足ＩＫ"] = (target.rotation, target.position - sk.position(side + "足ＩＫ"))
+        tracks |= {name: (q, None) for name, q in ground.solve_legs(sk, local, positions, worlds, targets).items()}
     tracks["センター"] = (None, center)
     for name, (q, p) in tracks.items():
         motion.bones += keys(name, q, p, options)

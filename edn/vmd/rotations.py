@@ -120,3 +120,16 @@ def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
     wa = np.where(small, 1 - t, np.sin((1 - t) * theta) / s)
     wb = np.where(small, t, np.sin(t * theta) / s)
     return normalize(wa * a + wb * b)
+
+
+def between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The smallest rotations taking unit vectors a to b."""
+    a, b = normalize(a), normalize(b)
+    q = np.concatenate([np.cross(a, b), 1.0 + (a * b).sum(-1, keepdims=True)], -1)
+    opposite = q[..., 3] < 1e-8  # a 180-degree turn: about any axis perpendicular to a
+    if opposite.any():
+        axis = np.cross(a[opposite], np.array([1.0, 0.0, 0.0]))
+        weak = np.linalg.norm(axis, axis=-1) < 1e-6
+        axis[weak] = np.cross(a[opposite][weak], np.array([0.0, 1.0, 0.0]))
+        q[opposite] = np.concatenate([normalize(axis), np.zeros((len(axis), 1))], -1)
+    return normalize(q)
