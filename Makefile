@@ -8,15 +8,16 @@ STAMP  := $(VENV)/.edn-installed
 DEMO   ?= .cache/demo
 DEMO_MINUTES ?= 9
 RUN    := $(DEMO)/weights/demo
-# The MMD runtime main/to_vmd.py --preview inlines (babylon-mmd on babylon.js's UMD build), and
-# Debian's Chromium that tests/test_vmd_preview.py opens the page in; without them --preview
-# says what to run and the browser test skips.
-NPM_PREVIEW := .cache/npm/node_modules/babylon-mmd/package.json
-CHROMIUM := /usr/bin/chromium
+# npm: the MMD runtime main/to_vmd.py --preview inlines (babylon-mmd on babylon.js's UMD build)
+# and three.js's VMD parser (mmd-parser), an independent reader for tests/test_vmd.py; Debian's
+# Chromium, which tests/test_vmd_preview.py opens the page in. Without them --preview says what
+# to run and those tests skip.
+NPM_STAMP := .cache/npm/.edn-installed
+CHROMIUM := $(shell command -v chromium 2>/dev/null || echo /usr/bin/chromium)
 
 .PHONY: setup demo demo-data test bench clean
 
-setup: $(STAMP) $(NPM_PREVIEW)
+setup: $(STAMP) $(NPM_STAMP)
 
 $(STAMP): requirements.txt setup.py pyproject.toml pose_detector/openpose/pafprocess.cpp
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,26 +49,20 @@ demo: demo-data $(RUN)/checkpoint.pt
 		-o $(DEMO)/out/heldout --overwrite --quiet
 	@echo "demo: the result        $(DEMO)/out/demo.jpg (source | skeleton | result, as docs/demo.jpg)"
 
-# three.js's VMD parser (npm mmd-parser), an independent reader for tests/test_vmd.py; where
-# npm or the registry is missing that test skips.
-NPM_PARSER := .cache/npm/node_modules/mmd-parser/package.json
-
-$(NPM_PREVIEW):
+$(NPM_STAMP):
 	@command -v npm >/dev/null 2>&1 && npm install --silent --no-audit --no-fund --legacy-peer-deps \
-		--prefix .cache/npm babylon-mmd@1.3.0 babylonjs@9.35.0 >/dev/null 2>&1 \
-		|| echo "npm babylon-mmd not installed: main/to_vmd.py --preview will not work"
+		--prefix .cache/npm mmd-parser@1.0.4 babylon-mmd@1.3.0 babylonjs@9.35.0 >/dev/null 2>&1 \
+		&& test -f .cache/npm/node_modules/babylonjs/babylon.js \
+		&& test -f .cache/npm/node_modules/babylon-mmd/umd/babylon.mmd.min.js && touch $@ \
+		|| echo "npm packages not installed: main/to_vmd.py --preview will not work and the VMD reader and browser tests will be skipped"
 
 $(CHROMIUM):
 	@(apt-get install -y -q chromium >/dev/null 2>&1 \
 		|| (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1)) \
 		|| echo "Debian chromium not installed: the preview's browser test will be skipped"
 
-$(NPM_PARSER):
-	@command -v npm >/dev/null 2>&1 && npm install --silent --no-audit --no-fund --prefix .cache/npm \
-		mmd-parser@1.0.4 >/dev/null 2>&1 || echo "npm mmd-parser not installed: its VMD check will be skipped"
-
 # demo-data: the quality gate (tests/test_quality_gate.py) trains on the demo's cam03.
-test: setup demo-data $(NPM_PARSER) $(CHROMIUM)
+test: setup demo-data $(CHROMIUM)
 	$(PY) -m pytest -q
 
 bench: setup

@@ -62,12 +62,15 @@ def skeletons_of(video: Path, hands: bool = False) -> Skeletons:
     cached = CACHE / f"{video.stem}{'_hands' if hands else ''}.npz"
     if cached.is_file():
         z = np.load(cached)
-        return Skeletons(z["keypoints"], z["world"], float(z["fps"]), str(video), tuple(z["size"]),
-                         z["hands"] if hands else None)
+        return Skeletons(z["keypoints"], z["world"] if z["world"].size else None, float(z["fps"]), str(video),
+                         tuple(z["size"]), z["hands"] if z["hands"].size else None)
     s = load_skeletons(video, progress=False, hands=hands)
     CACHE.mkdir(parents=True, exist_ok=True)
-    np.savez(cached, keypoints=s.keypoints, world=s.world, fps=s.fps, size=s.size,
-             hands=s.hands if s.hands is not None else np.zeros(0))
+    empty = np.zeros(0, np.float32)
+    with tempfile.NamedTemporaryFile(dir=CACHE, suffix=".npz", delete=False) as f:
+        np.savez(f, keypoints=s.keypoints, world=s.world if s.world is not None else empty, fps=s.fps,
+                 size=s.size, hands=s.hands if s.hands is not None else empty)
+    Path(f.name).replace(cached)
     return s
 
 
@@ -107,8 +110,7 @@ def measure(gene: Skeleton, skeletons: Skeletons) -> dict:
         fk_slide.append(horizontal_speed(fk_positions[:, gene.index(side + "足首")], standing[:, i]))
         ik_slide.append(horizontal_speed(target, standing[:, i]))
         hip = ik_positions[:, gene.index(side + "足")]
-        leg = (np.linalg.norm(gene.position(side + "ひざ") - gene.position(side + "足"))
-               + np.linalg.norm(gene.position(side + "足首") - gene.position(side + "ひざ")))
+        leg = gene.leg_length(side)
         reach.append(np.linalg.norm(target - hip, axis=1)[standing[:, i]] - leg)
         target_low.append((target[:, 1] - gene.position(side + "足首")[1]).min())
     feet = [gene.index(side + "足首") for side in SIDES] + [gene.index(gene.toe(side)) for side in SIDES]
@@ -137,10 +139,11 @@ def measure(gene: Skeleton, skeletons: Skeletons) -> dict:
 def fingers(gene: Skeleton) -> dict:
     """The finger figures of the module text."""
     from edn.vmd import rotations as rot
-    from edn.vmd.fingers import JOINTS, visible
+    from edn.vmd.fingers import JOINTS, joint_angle, visible
 
     skeletons = skeletons_of(CLIPS["taiji"], hands=True)
-    assert skeletons.hands is not None
+    if skeletons.hands is None:
+        return {"skipped": "no hands found in taiji.mp4"}
     motion, report = build_motion(joints_of(skeletons), gene)
     rotations, _ = written(motion, report.frames)
     n = len(skeletons.hands)
@@ -150,10 +153,8 @@ def fingers(gene: Skeleton) -> dict:
     for s, side in enumerate(SIDES):
         hand = skeletons.hands[:, s]
         seen = visible(hand)
-        for bone, (a, b, c) in JOINTS.items():
-            first, second = hand[:, b, :2] - hand[:, a, :2], hand[:, c, :2] - hand[:, b, :2]
-            cos = (first * second).sum(1) / np.maximum(np.linalg.norm(first, axis=1) * np.linalg.norm(second, axis=1), 1e-9)
-            own = np.degrees(np.arccos(np.clip(cos, -1, 1)))
+        for bone, points in JOINTS.items():
+            own = np.degrees(joint_angle(hand, points))
             bent = np.degrees(rot.angle(rotations[side + bone][at], rot.IDENTITY))
             kind = "thumb" if bone.startswith("親指") else "finger bases (MCP)" if bone.endswith("１") \
                 else "finger middles and ends (PIP, DIP)"

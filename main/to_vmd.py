@@ -1,4 +1,5 @@
-"""python main/to_vmd.py VIDEO_OR_PREPARED_SET_OR_KEYPOINT_DIR -o dance.vmd [--model X.pmx] [--preview dance.html] [--fk-legs] [--in-place]"""
+"""python main/to_vmd.py VIDEO_OR_PREPARED_SET_OR_KEYPOINT_DIR -o dance.vmd [--model X.pmx] [--preview dance.html]
+[--hands] [--fk-legs] [--in-place] [--fov DEG]"""
 from __future__ import annotations
 
 import argparse
@@ -64,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace) -> int:
     if not 10 <= args.fov <= 170:
         raise InputError(f"--fov {args.fov:g}: a field of view is between 10 and 170 degrees")
+    if args.preview is not None and args.preview.resolve() == args.out.resolve():
+        raise InputError(f"--preview {args.preview} is the motion file -o names: give the page another name")
     for path in (args.out, args.preview):
         if path is not None and path.exists() and not args.overwrite:
             raise OutputExistsError(f"{path} exists (use --overwrite to replace it)")
@@ -71,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
     report = export_vmd(args.input, args.out, args.model, Options(fk_legs=args.fk_legs, in_place=args.in_place),
                         args.fov, args.fps, args.weights_dir, progress=not args.quiet,
                         allow_truncated=args.allow_truncated, hands=args.hands, preview=args.preview)
-    print(f"{report.summary()} in {time.perf_counter() - start:.1f} s -> {args.out}", file=sys.stderr)
+    page = f" and {args.preview}" if args.preview is not None else ""
+    print(f"{report.summary()} in {time.perf_counter() - start:.1f} s -> {args.out}{page}", file=sys.stderr)
     return 0
 
 

@@ -77,8 +77,7 @@ def test_a_swaying_body_bends_its_knees_so_the_held_feet_stay_in_reach():
     rotations, translations, _ = sample(motion, report.frames)
     positions, _ = pose(sk, rotations, translations, report.frames)
     for side, target in ik_targets(motion, report.frames, sk).items():
-        leg = (np.linalg.norm(sk.position(side + "ひざ") - sk.position(side + "足"))
-               + np.linalg.norm(sk.position(side + "足首") - sk.position(side + "ひざ")))
+        leg = sk.leg_length(side)
         reach = np.linalg.norm(target - positions[:, sk.index(side + "足")], axis=1)
         assert reach.max() <= leg + 0.06, side  # the keys' 0.05 units
     dip = translations["センター"][:, 1]

@@ -53,7 +53,7 @@ def evaluate(curve: Curve, x: np.ndarray) -> np.ndarray:
     return 3 * (1 - s) ** 2 * s * y1 + 3 * (1 - s) * s ** 2 * y2 + s ** 3
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=512)
 def _parameter(x1: int, x2: int, x_bytes: bytes) -> np.ndarray:
     """The curve parameter where x(s) = x, by Newton's method from s = x (x(s) rises
     monotonically for inner points in 0..1), with bisection steps where Newton's would leave
@@ -121,8 +121,6 @@ def track_segment(q: np.ndarray | None, p: np.ndarray | None, angle: float,
     """The ``SegmentFit`` of one bone's track: rotations ``q`` (T, 4) and/or positions ``p``
     (T, 3), its error the largest of the rotation's (radians) over ``angle`` and the
     position's (units) over ``distance``: within the limits at 1 or less."""
-    from edn.vmd import rotations as rot
-
     def segment(a: int, b: int) -> tuple[float, tuple[Curve, Curve, Curve, Curve]]:
         t = np.arange(a + 1, b)
         x = (t - a) / (b - a)

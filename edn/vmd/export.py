@@ -12,7 +12,7 @@ from edn.core.keypoints import LEFT_HAND, NUM_JOINTS, RIGHT_HAND, WHOLE_JOINTS
 from edn.core.openpose_json import list_json_files, read_sequence
 from edn.core.paths import FRAMES, KEYPOINTS, META, WORLD_LANDMARKS
 from edn.core.video import FrameSource, open_frames
-from edn.preparation.prepare import PreparedMeta
+from edn.preparation.prepare import PreparedMeta, keypoints_to_original
 from edn.vmd.fingers import bends
 from edn.vmd.format import write_vmd
 from edn.vmd.motion import Options, Report, build_motion
@@ -45,20 +45,34 @@ def _split(keypoints: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     return keypoints[:, :NUM_JOINTS], np.stack([keypoints[:, LEFT_HAND], keypoints[:, RIGHT_HAND]], 1)
 
 
+PREPARED, JSON, FRAMES_OR_VIDEO = "prepared set", "OpenPose JSON", "video or image folder"
+
+
+def source_kind(source: Path) -> str:
+    """What ``source`` is: a prepared set, a folder of OpenPose JSON, or frames to track."""
+    if not source.exists():
+        raise InputError(f"no such file or folder: {source}")
+    if source.is_dir() and (source / META).is_file():
+        return PREPARED
+    if source.is_dir() and list_json_files(source):
+        return JSON
+    return FRAMES_OR_VIDEO
+
+
 def load_skeletons(source: Path, fps: float = 30.0, weights: Path | None = None,
                    progress: bool = True, allow_truncated: bool = False,
                    hands: bool = False) -> Skeletons:
     """From a prepared set (data/video2data.py), a folder of OpenPose JSON (at ``fps``), or a
     video (tracked here with ``--detector auto``, with the hands too when ``hands``: MediaPipe
     Holistic). The hands come along wherever the skeletons have them."""
-    if not source.exists():
-        raise InputError(f"no such file or folder: {source}")
-    if source.is_dir() and (source / META).is_file():
+    kind = source_kind(source)
+    if kind == PREPARED:  # in the video's pixels: the camera is the video's, not the crop's
         meta = PreparedMeta.load(source)
         world = np.load(source / WORLD_LANDMARKS) if (source / WORLD_LANDMARKS).is_file() else None
-        body, hand = _split(read_sequence(source / KEYPOINTS))
-        return Skeletons(body, world, meta.fps, f"prepared set {source}", tuple(meta.size), hand)
-    if source.is_dir() and list_json_files(source):
+        keypoints = keypoints_to_original(read_sequence(source / KEYPOINTS), meta.crop_box, meta.size)
+        body, hand = _split(keypoints)
+        return Skeletons(body, world, meta.fps, f"prepared set {source}", tuple(meta.original_size), hand)
+    if kind == JSON:
         body, hand = _split(read_sequence(source))
         return Skeletons(body, None, fps, f"OpenPose JSON in {source}", None, hand)
     frames = open_frames(source, fps=fps, allow_truncated=allow_truncated)
@@ -93,25 +107,24 @@ def export_vmd(source: Path, out: Path, model: Path | None = None, options: Opti
     standard model) to ``out``, atomically, and with ``preview`` its preview page
     (edn.vmd.preview). Returns what was done."""
     if preview is not None:
-        libraries()  # before any work: the preview's libraries are installed
+        libraries()  # before any work: the preview's libraries are there
     skeleton = Skeleton.from_pmx(model) if model is not None else Skeleton.standard()
     skeletons = load_skeletons(source, fps, weights, progress, allow_truncated, hands)
     joints = joints_of(skeletons, fov)
     log.info("3D joints: %s", joints.source)
     motion, report = build_motion(joints, skeleton, options)
-    write_vmd(out, motion)
-    if preview is not None:
+    if preview is not None:  # first: what can fail (a frame, a texture) leaves neither file
         frames = source_frames(source, skeletons.fps, allow_truncated)
         report.preview = write_preview(preview, motion, skeleton, model, frames, skeletons.fps,
                                        f"{out.name} on {skeleton.name}")
+    write_vmd(out, motion)
     return report
 
 
 def source_frames(source: Path, fps: float, allow_truncated: bool) -> FrameSource | None:
-    """The frames the skeletons came from: a video's, or a prepared set's; None for OpenPose
-    JSON, which has none."""
-    if source.is_file():
-        return open_frames(source, fps=fps, allow_truncated=allow_truncated)
-    if (source / META).is_file() and (source / FRAMES).is_dir():
-        return open_frames(source / FRAMES, fps=fps)
-    return None
+    """The frames the skeletons came from: a video's or image folder's, or a prepared set's;
+    None for OpenPose JSON, which has none."""
+    kind = source_kind(source)
+    if kind == PREPARED:
+        return open_frames(source / FRAMES, fps=fps) if (source / FRAMES).is_dir() else None
+    return None if kind == JSON else open_frames(source, fps=fps, allow_truncated=allow_truncated)

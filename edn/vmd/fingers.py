@@ -4,7 +4,8 @@ IP, tip; then MCP, PIP, DIP, tip of the index, middle, ring and little fingers).
 The hands are 2D only, so each finger joint's bend is the angle between its two segments in the
 image: exact for a hand seen from the side, less for one seen from the palm or the back (a bend
 towards the camera shortens the finger instead of turning it). The bend is taken only from a
-hand seen with confidence (mean over its points of at least SEEN) and large enough to read
+hand seen with confidence (mean over its points of at least SEEN, and the joint's own three
+points found) and large enough to read
 (wrist to the middle finger's base at least MIN_PALM pixels: on taiji's 256-pixel crop, where
 the palm is about 10 px and a finger segment 2-4 px, the angles jitter by 12 degrees a frame);
 elsewhere the fingers are at rest, and the bends are clipped to the joint's range (MAX_BEND) and smoothed over SMOOTHING frames, so a hand
@@ -47,6 +48,15 @@ def visible(hand: np.ndarray) -> np.ndarray:
     return (hand[:, :, 2].mean(1) >= SEEN) & (palm >= MIN_PALM)
 
 
+def joint_angle(hand: np.ndarray, points: tuple[int, int, int]) -> np.ndarray:
+    """(T,) radians: the angle between the segments (a, b) and (b, c) of a hand (T, 21, 3) in
+    the image."""
+    a, b, c = points
+    first, second = hand[:, b, :2] - hand[:, a, :2], hand[:, c, :2] - hand[:, b, :2]
+    cos = (first * second).sum(1) / np.maximum(np.linalg.norm(first, axis=1) * np.linalg.norm(second, axis=1), 1e-9)
+    return np.arccos(np.clip(cos, -1.0, 1.0))
+
+
 def bends(hands: np.ndarray) -> dict[str, np.ndarray]:
     """Hands (T, 2, 21, 3) in SIDES order (x, y, confidence) -> each side's finger bones'
     bend (T,) radians (module text)."""
@@ -54,12 +64,9 @@ def bends(hands: np.ndarray) -> dict[str, np.ndarray]:
     for s, side in enumerate(SIDES):
         hand = hands[:, s]
         seen = visible(hand)
-        for bone, (a, b, c) in JOINTS.items():
-            first = hand[:, b, :2] - hand[:, a, :2]
-            second = hand[:, c, :2] - hand[:, b, :2]
-            cos = (first * second).sum(1) / np.maximum(
-                np.linalg.norm(first, axis=1) * np.linalg.norm(second, axis=1), 1e-9)
-            angle = np.where(seen, np.arccos(np.clip(cos, -1.0, 1.0)), 0.0)
+        for bone, points in JOINTS.items():
+            found = seen & (hand[:, list(points), 2] > 0).all(1)  # each of its points seen
+            angle = np.where(found, joint_angle(hand, points), 0.0)
             angle = np.minimum(angle, np.deg2rad(MAX_BEND[bone] if bone in MAX_BEND else MAX_BEND[bone[-1]]))
             out[side + bone] = gaussian_filter1d(angle, SMOOTHING, mode="nearest") if len(angle) > 1 else angle
     return out

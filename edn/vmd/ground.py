@@ -7,7 +7,9 @@ is on the floor (y = 0), with センター at the body's own travel (``edn.vmd.p
 - **Contacts.** A foot stands in a frame when it is within CONTACT_HEIGHT of the lower foot and
   its ankle moves slower than CONTACT_SPEED (3D, over CONTACT_WINDOW frames either side, the
   body's travel included). Gaps of up to MIN_GAP frames are filled, then stands shorter than
-  MIN_CONTACT frames dropped.
+  MIN_CONTACT frames dropped. A stand the floor estimate (below) leaves more than
+  CONTACT_HEIGHT in the air (both feet low and slow at the top of a jump) is dropped, and the
+  floor estimated again.
 - **Floor.** The lift that puts the lower standing foot on the floor, averaged over
   FLOOR_SMOOTHING seconds of the frames where a foot stands (normalised convolution), apart
   on either side of SEPARATE seconds or more without a stand: the floor is one estimate that
@@ -24,7 +26,7 @@ is on the floor (y = 0), with センター at the body's own travel (``edn.vmd.p
   センター is lowered there (the knees bend) by what puts every held target within REACH of
   its leg, at most MAX_DROP, spread over the frames around.
 - **FK legs to match.** The legs' FK rotations are solved for the targets (two bones, the knee
-  kept in the plane it bends in, its roll kept; the ankle turned as the target), so a reader
+  kept in the plane it bends in, forwards, its roll kept; the ankle turned as the target), so a reader
   without IK sees the feet where MMD's IK puts them, and MMD's IK starts from its answer.
 """
 from __future__ import annotations
@@ -99,6 +101,19 @@ def contacts(feet: Feet, fps: float) -> np.ndarray:
     return np.stack([clean(standing[:, s]) for s in range(standing.shape[1])], 1)
 
 
+def on_the_floor(feet: Feet, fps: float) -> tuple[np.ndarray, np.ndarray]:
+    """Where each foot stands (T, 2) and センター's lift (T,): the contacts, less any that the
+    floor estimate leaves in the air (two low, slow feet at the top of a jump), and the lift
+    again without them."""
+    standing = contacts(feet, fps)
+    lift = floor_lift(feet, standing, fps)
+    grounded = standing & (feet.heights + lift[:, None] < CONTACT_HEIGHT)
+    if (grounded != standing).any():
+        standing = np.stack([clean(grounded[:, s]) for s in range(grounded.shape[1])], 1)
+        lift = floor_lift(feet, standing, fps)
+    return standing, lift
+
+
 def floor_lift(feet: Feet, standing: np.ndarray, fps: float) -> np.ndarray:
     """(T,) what センター is raised by each frame (module text: Floor)."""
     heights = np.where(standing, feet.heights, np.inf).min(1)
@@ -170,8 +185,7 @@ def knee_room(sk: Skeleton, positions: np.ndarray, targets: list[Target]) -> np.
     drop = np.zeros(len(positions))
     for side, target in zip(SIDES, targets):
         hip = positions[:, sk.index(side + "足")]
-        leg = REACH * (np.linalg.norm(sk.position(side + "ひざ") - sk.position(side + "足"))
-                       + np.linalg.norm(sk.position(side + "足首") - sk.position(side + "ひざ")))
+        leg = REACH * sk.leg_length(side)
         away = target.position - hip
         across = np.linalg.norm(away[:, [0, 2]], axis=1)
         below = np.sqrt(np.maximum(leg ** 2 - across ** 2, 0.0))  # how far below the hip it can reach
@@ -199,7 +213,8 @@ def solve_legs(sk: Skeleton, local: dict[str, np.ndarray], positions: np.ndarray
         bend = (knee - hip) - ((knee - hip) * u).sum(1, keepdims=True) * u  # towards the knee
         front = rot.rotate(worlds[:, hip_i], np.broadcast_to((0.0, 0.0, -1.0), hip.shape))
         front = front - (front * u).sum(1, keepdims=True) * u
-        weak = np.linalg.norm(bend, axis=1) < 1e-3  # a straight leg: the knee bends forwards
+        # a straight leg, or one bent backwards past straight: the knee bends forwards
+        weak = (np.linalg.norm(bend, axis=1) < 1e-3) | ((bend * front).sum(1) < 0)
         bend[weak] = front[weak]
         along = (thigh ** 2 - shin ** 2 + d ** 2) / (2 * d)
         new_knee = hip + along[:, None] * u + np.sqrt(np.maximum(thigh ** 2 - along ** 2, 0))[:, None] * rot.normalize(bend)

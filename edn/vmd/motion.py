@@ -36,6 +36,7 @@ kept where leaving it out moves the bone by more than a limit).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
@@ -46,8 +47,10 @@ from edn.vmd.fingers import finger_rotations
 from edn.vmd.fk import pose
 from edn.vmd.format import BoneKey, IKKey, Motion
 from edn.vmd.pose3d import Joints3D
-from edn.vmd.preview import Preview
 from edn.vmd.skeleton import SIDES, Skeleton
+
+if TYPE_CHECKING:
+    from edn.vmd.preview import Preview
 
 FPS = 30.0
 _SIDE = {"左": "l", "右": "r"}
@@ -60,8 +63,8 @@ class Options:
     in_place: bool = False          # no travel in depth
     smooth_sigma: float = 1.0       # frames at 30 fps, for joints and quaternions
     # degrees. 0.8, not 1: curves spend the limit over more frames than straight lines, and at
-    # 1 degree the dance's bone directions drifted (mean 1.19 against 1.13 degrees with lines);
-    # at 0.8 they hold (1.11) with 1,538 keys against the lines' 2,155 at 1 degree
+    # 1 degree the dance's bone directions drifted (mean 1.19 against 1.13 degrees with lines,
+    # measured with FK legs); at 0.8 they held (1.11) with fewer keys than lines at 1 degree
     angle_threshold: float = 0.8
     position_threshold: float = 0.05  # MMD units (4 mm)
     curves: bool = True             # fit MMD's Bézier curves between keys (else straight lines)
@@ -77,7 +80,7 @@ class Report:
     standing: np.ndarray | None = None  # (T, 2) where each foot stands (IK legs)
     rise: float = 0.0               # センター's highest above its median height (units)
     depth: float = 0.0              # センター's range in depth (units)
-    fingers: float | None = None    # share of the frames with a finger bent (None: no hands)
+    fingers: float | None = None    # share of the frames with a finger bent (None: none written)
     preview: Preview | None = None  # the preview page written, if one was
 
     def summary(self) -> str:
@@ -86,7 +89,7 @@ class Report:
         return (f"{self.frames} frames at 30 fps from {self.source}; {len(self.bones)} bones; "
                 f"{self.keys_after} of {self.keys_before} keyframes kept; {legs}; センター up to "
                 f"{self.rise:.1f} units above its usual height, {self.depth:.1f} units of travel in depth; "
-                + ("no hands in the skeletons: no finger bones" if self.fingers is None else
+                + ("no finger bones (no hands in the skeletons, or none in the model)" if self.fingers is None else
                    f"finger bones, bent in {self.fingers:.0%} of the frames")
                 + (f"; {self.preview.summary()}" if self.preview is not None else ""))
 
@@ -177,25 +180,13 @@ def local_rotations(world: dict[str, np.ndarray], sk: Skeleton) -> dict[str, np.
     return out
 
 
-def foot_points(sk: Skeleton) -> list[str]:
-    points = []
-    for side in SIDES:
-        points.append(side + "足首")
-        toe = sk.toe(side)
-        if toe is not None:
-            points.append(toe)
-    return points
-
-
 def grounded(sk: Skeleton, local: dict[str, np.ndarray], travel: np.ndarray) -> np.ndarray:
     """センター's translation per frame: the travel, lifted or lowered so that the lowest
     foot point is at its rest height (the floor)."""
     frames = len(travel)
     positions, _ = pose(sk, local, {"センター": travel}, frames)
-    points = [sk.index(n) for n in foot_points(sk)]
-    above = positions[:, points, 1] - sk.rest[points, 1]
     out = travel.copy()
-    out[:, 1] = travel[:, 1] - above.min(1)
+    out[:, 1] = travel[:, 1] - ground.Feet.of(sk, positions).heights.min(1)
     return out
 
 
@@ -250,17 +241,17 @@ def build_motion(joints: Joints3D, sk: Skeleton, options: Options = Options()) -
     smoothed = {k: low_pass(v, options.smooth_sigma) for k, v in joints.joints.items()}
     world = {k: smooth_quaternions(v, options.smooth_sigma) for k, v in world_rotations(smoothed, sk).items()}
     local = {k: rot.continuous(v) for k, v in local_rotations(world, sk).items()}
-    local |= finger_rotations(joints.bends, sk)
+    fingers = finger_rotations(joints.bends, sk)
+    local |= fingers
     travel = low_pass(joints.translation, options.smooth_sigma)
     if options.in_place:
         travel[:, 2] = 0.0
-    ik = [side for side in SIDES if side + "足ＩＫ" in sk] if not options.fk_legs else []
+    ik = not options.fk_legs and all(side + "足ＩＫ" in sk for side in SIDES)  # else FK legs
     standing = None
     if ik:
         positions, _ = pose(sk, local, {"センター": travel}, frames)
-        feet = ground.Feet.of(sk, positions)
-        standing = ground.contacts(feet, FPS)
-        center = travel + ground.floor_lift(feet, standing, FPS)[:, None] * ground.UP
+        standing, lift = ground.on_the_floor(ground.Feet.of(sk, positions), FPS)
+        center = travel + lift[:, None] * ground.UP
     else:
         center = grounded(sk, local, travel)
     motion = Motion(_model_name(sk.name))
@@ -282,7 +273,8 @@ def build_motion(joints: Joints3D, sk: Skeleton, options: Options = Options()) -
         motion.ik.append(IKKey(0, True, {name: False for name in sk.ik}))
     report = Report(frames, joints.source, before, after, sorted(local) + ["センター"], standing,
                     float(center[:, 1].max() - np.median(center[:, 1])), float(np.ptp(center[:, 2])),
-                    float((np.stack(list(joints.bends.values())) > 1e-3).any(0).mean()) if joints.bends else None)
+                    float((np.stack([rot.angle(q, rot.IDENTITY) for q in fingers.values()]) > 1e-3).any(0).mean())
+                    if fingers else None)
     return motion, report
 
 

@@ -171,7 +171,8 @@ def lift(keypoints: np.ndarray, fps: float, frame_size: tuple[int, int] | None =
                          ("l_knee", "l_hip"), ("r_knee", "r_hip"), ("l_ank", "l_knee"), ("r_ank", "r_knee")):
         if xy[name] is None:
             xy[name] = xy[parent] + [0.0, 1e-3]
-    # pixels per metre: at each frame the least foreshortened bone's ratio; constant over the video
+    # pixels per metre: at each frame the least foreshortened bone's ratio (the lifting takes
+    # the clip's median; the travel follows it frame by frame)
     ratios = np.stack([np.linalg.norm(xy[c] - xy[p], axis=1) / length for c, p, length, _ in _LIFT_TREE], 1)
     scale = float(np.median(ratios.max(1)))
     frames = len(k)

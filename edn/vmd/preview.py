@@ -13,7 +13,9 @@ into the page) for tests.
 from __future__ import annotations
 
 import base64
+import html
 import json
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -28,7 +30,8 @@ from edn.vmd.format import Motion, to_bytes
 from edn.vmd.pmx import bones_only_pmx
 from edn.vmd.skeleton import IK_BONES, Skeleton
 
-NODE_MODULES = Path(__file__).resolve().parents[2] / ".cache" / "npm" / "node_modules"
+# where `make setup` installs them; EDN_NODE_MODULES names another node_modules folder
+NODE_MODULES = Path(os.environ.get("EDN_NODE_MODULES", Path(__file__).resolve().parents[2] / ".cache" / "npm" / "node_modules"))
 BABYLON = Path("babylonjs/babylon.js")
 BABYLON_MMD = Path("babylon-mmd/umd/babylon.mmd.min.js")
 TEMPLATE = Path(__file__).with_name("preview.html")
@@ -51,13 +54,13 @@ class Preview:
         return f"preview {self.size / 1e6:.1f} MB ({frames}, {self.textures} textures)"
 
 
-def libraries(node_modules: Path = NODE_MODULES) -> tuple[str, str]:
-    """babylon.js and babylon-mmd's UMD build, as installed by `make setup`."""
-    paths = [node_modules / BABYLON, node_modules / BABYLON_MMD]
+def libraries(node_modules: Path = NODE_MODULES) -> tuple[Path, Path]:
+    """The files of babylon.js and babylon-mmd's UMD build, as installed by `make setup`."""
+    paths = (node_modules / BABYLON, node_modules / BABYLON_MMD)
     if not all(p.is_file() for p in paths):
         raise UserError(f"the preview needs babylon.js and babylon-mmd from npm in {node_modules}: "
                         "run `make setup` (with npm installed)")
-    return paths[0].read_text(encoding="utf-8"), paths[1].read_text(encoding="utf-8")
+    return paths
 
 
 def thumbnails(frames: Iterable[np.ndarray], fps: float) -> tuple[list[str], float]:
@@ -106,7 +109,7 @@ def write_preview(out: Path, motion: Motion, sk: Skeleton, model: Path | None,
     """Write the preview of ``motion`` for the model ``model`` (a PMX, whose skeleton is
     ``sk``) or, without one, the stick figure of ``sk``; beside it the ``source`` frames (RGB,
     at ``source_fps``) when given. Atomic."""
-    babylon, babylon_mmd = libraries()
+    babylon, babylon_mmd = (p.read_text(encoding="utf-8") for p in libraries())
     if model is not None:
         pmx, files = model_files(model)
     else:
@@ -115,7 +118,7 @@ def write_preview(out: Path, motion: Motion, sk: Skeleton, model: Path | None,
     data = {"title": title, "vmd": base64.b64encode(to_bytes(motion)).decode(),
             "model": {"pmx": base64.b64encode(pmx).decode(), "files": files},
             "sticks": sticks(sk) if model is None else [], "frames": frames, "framesFps": frames_fps}
-    values = {"TITLE": title.replace("&", "&amp;").replace("<", "&lt;"),
+    values = {"TITLE": html.escape(title),
               "BABYLON": babylon, "BABYLON_MMD": base64.b64encode(babylon_mmd.encode()).decode(),
               "DATA": json.dumps(data, ensure_ascii=False).replace("<", "\\u003c")}
     page = re.sub(r"\{\{([A-Z_]+)\}\}", lambda m: values[m.group(1)], TEMPLATE.read_text(encoding="utf-8"))

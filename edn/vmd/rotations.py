@@ -123,8 +123,8 @@ def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 
 def between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The smallest rotations taking unit vectors a to b."""
-    a, b = normalize(a), normalize(b)
+    """The smallest rotations taking unit vectors a to b (broadcast)."""
+    a, b = np.broadcast_arrays(normalize(a), normalize(b))
     q = np.concatenate([np.cross(a, b), 1.0 + (a * b).sum(-1, keepdims=True)], -1)
     opposite = q[..., 3] < 1e-8  # a 180-degree turn: about any axis perpendicular to a
     if opposite.any():

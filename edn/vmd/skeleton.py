@@ -45,6 +45,11 @@ class Skeleton:
         """The bone at the toe of one foot (``side``: 左 or 右), if the model has one."""
         return next((side + t for t in TOE_BONES if side + t in self), None)
 
+    def leg_length(self, side: str) -> float:
+        """Hip (足) to knee (ひざ) to ankle (足首) of one side, in the rest pose."""
+        hip, knee, ankle = (self.position(side + b) for b in ("足", "ひざ", "足首"))
+        return float(np.linalg.norm(knee - hip) + np.linalg.norm(ankle - knee))
+
     def order(self) -> list[int]:
         """Bone indices with every parent before its children."""
         done: list[int] = []
