@@ -12,6 +12,7 @@ from html import unescape
 import numpy as np
 import pytest
 
+from edn.vmd import rotations as rot
 from edn.vmd.fk import pose, sample
 from edn.vmd.motion import build_motion
 from edn.vmd.preview import BABYLON, BABYLON_MMD, NODE_MODULES, write_preview
@@ -60,6 +61,10 @@ def test_the_page_plays_the_motion_where_our_fk_puts_it(tmp_path):
             # it starts from the FK legs, straight here, and bends the knee from there)
             target = translations[side + "足ＩＫ"][t] + sk.position(side + "足ＩＫ")
             assert np.linalg.norm(np.subtract(seen[t][side + "足首"], target)) < 0.1, (side, t)
+            # and the toe, by the toe IK riding on the foot IK's rotation, where that rotation puts it
+            toe = sk.toe(side)
+            turned = rot.rotate(rotations[side + "足ＩＫ"][t], sk.position(toe) - sk.position(side + "足首"))
+            assert np.linalg.norm(np.subtract(seen[t][toe], target + turned)) < 0.1, (toe, t)
     assert seen[peak]["センター"][1] - seen[0]["センター"][1] > 3.0  # the jump, in the page too
 
 

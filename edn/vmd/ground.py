@@ -196,10 +196,9 @@ def knee_room(sk: Skeleton, positions: np.ndarray, targets: list[Target]) -> np.
     return drop
 
 
-def solve_legs(sk: Skeleton, local: dict[str, np.ndarray], positions: np.ndarray, worlds: np.ndarray,
-               targets: list[Target]) -> dict[str, np.ndarray]:
-    """The local rotations of 足, ひざ and 足首 (those ``local`` drives) that put each ankle on
-    its target (``targets`` in SIDES order), from the pose ``positions``/``worlds`` (module
+def solve_legs(sk: Skeleton, positions: np.ndarray, worlds: np.ndarray, targets: list[Target]) -> dict[str, np.ndarray]:
+    """The local rotations of 足, ひざ and 足首 that put each ankle on its target and turn the
+    foot as it (``targets`` in SIDES order), from the pose ``positions``/``worlds`` (module
     text: FK legs to match)."""
     out: dict[str, np.ndarray] = {}
     for side, target in zip(SIDES, targets):
@@ -225,6 +224,5 @@ def solve_legs(sk: Skeleton, local: dict[str, np.ndarray], positions: np.ndarray
         parent = worlds[:, sk.parents[hip_i]]
         out[side + "足"] = rot.continuous(rot.mul(rot.conjugate(parent), thigh_world))
         out[side + "ひざ"] = rot.continuous(rot.mul(rot.conjugate(thigh_world), shin_world))
-        if side + "足首" in local:
-            out[side + "足首"] = rot.continuous(rot.mul(rot.conjugate(shin_world), target.rotation))
-    return {name: q for name, q in out.items() if name in local}
+        out[side + "足首"] = rot.continuous(rot.mul(rot.conjugate(shin_world), target.rotation))
+    return out

@@ -16,8 +16,8 @@ driven ancestor)^-1 . world. References fix the roll about the bone:
 - wrist and ankle: the hand (index/pinky) and the foot (heel to toe) when seen, else no
   rotation of their own.
 
-Legs are IK by default: the 足ＩＫ bones' positions and rotations, held in place while a foot
-stands, the sole flat, and センター's height from the floor and the hips' own travel, so a jump
+Legs are IK by default: the 足ＩＫ bones' positions and rotations (the つま先ＩＫ bones keyed
+at rest on them, so the 足ＩＫ rotation turns the foot), held in place while a foot stands, the sole flat, and センター's height from the floor and the hips' own travel, so a jump
 leaves the ground (``edn.vmd.ground``). The legs' FK rotations are written as well, solved for
 the same targets: MMD's IK starts from them, and a reader without IK sees the same legs. ``fk_legs`` writes the FK rotations
 alone with an IK-off frame at frame 0 for the model's IK bones, and センター's height each
@@ -264,7 +264,9 @@ def build_motion(joints: Joints3D, sk: Skeleton, options: Options = Options()) -
         targets = [ground.ik_target(sk, side, positions, worlds, standing[:, i]) for i, side in enumerate(SIDES)]
         for side, target in zip(SIDES, targets):
             tracks[side + "足ＩＫ"] = (target.rotation, target.position - sk.position(side + "足ＩＫ"))
-        tracks |= {name: (q, None) for name, q in ground.solve_legs(sk, local, positions, worlds, targets).items()}
+            if side + "つま先ＩＫ" in sk:  # at rest on its parent 足ＩＫ, whose rotation turns the foot
+                tracks[side + "つま先ＩＫ"] = (np.tile(rot.IDENTITY, (frames, 1)), np.zeros((frames, 3)))
+        tracks |= {name: (q, None) for name, q in ground.solve_legs(sk, positions, worlds, targets).items()}
     tracks["センター"] = (None, center)
     for name, (q, p) in tracks.items():
         motion.bones += keys(name, q, p, options)
