@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
@@ -39,28 +38,18 @@ sys.path.insert(0, str(ROOT))
 from edn.core.keypoints import J, NUM_JOINTS, torso_size  # noqa: E402
 from edn.core.video import open_frames  # noqa: E402
 from pose_detector.extract import extract_track, make_detector  # noqa: E402
-from pose_detector.filtering import fix_side_swaps, median_filter  # noqa: E402
+from pose_detector.filtering import OneEuro, fix_side_swaps, median_filter  # noqa: E402
 
 SHARED = ROOT.parent / "shared/data"
 VIDEOS = (SHARED / "hybrik/examples/taiji.mp4", SHARED / "unianimate/data/videos/source_video.mp4")
 EXTREMITIES = [J[n] for n in ("r_wrist", "l_wrist", "r_ankle", "l_ankle")]
 
 
-def one_euro(track: np.ndarray, fps: float, min_cutoff: float = 1.0, beta: float = 0.3,
-             d_cutoff: float = 1.0, scale: float = 1.0) -> np.ndarray:
-    """Causal One-Euro filter of (T, J, 2) positions; ``beta`` per ``scale`` units a second."""
-    def alpha(cutoff: np.ndarray | float) -> np.ndarray:
-        tau = 1.0 / (2 * math.pi * np.asarray(cutoff))
-        return 1.0 / (1.0 + tau * fps)
-
-    out = track.copy()
-    dx = np.zeros_like(track[0])
-    for t in range(1, len(track)):
-        raw_d = (track[t] - out[t - 1]) * fps
-        dx = dx + alpha(d_cutoff) * (raw_d - dx)
-        cutoff = min_cutoff + beta * np.abs(dx) / scale
-        out[t] = out[t - 1] + alpha(cutoff) * (track[t] - out[t - 1])
-    return out
+def one_euro(track: np.ndarray, fps: float, scale: float = 1.0) -> np.ndarray:
+    """The live One-Euro filter (pose_detector.filtering.OneEuro) over (T, J, 2) positions."""
+    smooth = OneEuro(fps, scale=scale)
+    seen = np.ones((*track.shape[:2], 1), track.dtype)
+    return np.stack([smooth(np.concatenate([xy, seen[0]], 1))[:, :2] for xy in track])
 
 
 def zero_phase(track: np.ndarray, fps: float, cutoff: float = 6.0) -> np.ndarray:

@@ -37,6 +37,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "smoothed run the +temporal smoothing row, and a run with a face stage "
                         "is scored both without it and with it (+face)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
+    p.add_argument("--student", action="store_true",
+                   help="evaluate the runs' distilled student generators (main/train.py --distill)")
     p.add_argument("--weights-dir", type=Path, help=WEIGHTS_HELP)
     p.add_argument("--overwrite", action="store_true", help="replace an existing report folder")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -56,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     weights = weights_dir(args.weights_dir)
     result = evaluate_runs(EvaluationOptions(
         runs={name: weights / name for name in args.name}, target=args.target, out=args.out,
-        weights=weights, device=args.device, split=args.split, ablate=args.ablate,
+        weights=weights, device=args.device, split=args.split, ablate=args.ablate, student=args.student,
         overwrite=args.overwrite, progress=not args.quiet))
     for name, m in result.metrics.items():
         print(f"{name:28s} SSIM {m['ssim']:.4f}  PSNR {m['psnr']:.2f}  body SSIM "

@@ -38,6 +38,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-face", action="store_true",
                    help="skip the run's face stage (when it has one): the body generator's faces")
     p.add_argument("--fp32", action="store_true", help="plain fp32 inference (default: bf16 on CPU, AMP on CUDA)")
+    p.add_argument("--student", action="store_true",
+                   help="the run's distilled student generator (main/train.py --distill): several "
+                        "times faster, no face stage")
     p.add_argument("--vmd", type=Path, metavar="OUT.vmd",
                    help="also write the source dancer's motion as a MikuMikuDance VMD "
                         "(as main/to_vmd.py with its defaults; replaced with --overwrite)")
@@ -66,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     n = transfer_dance(TransferOptions(
         name=args.name, source=args.source, out=args.out, weights=weights, fit=args.normalize,
         frames=args.frames, device=args.device, fast=not args.fp32, face=not args.no_face,
+        student=args.student,
         overwrite=args.overwrite, allow_truncated=args.allow_truncated, progress=not args.quiet))
     print(f"{n} frames -> {args.out}/frames (assemble: python output/img2video.py "
           f"{args.out}/frames -o result.mp4 --side-by-side {args.out}/source {args.out}/labels)",

@@ -1,5 +1,6 @@
 """python main/train.py --target VIDEO_OR_PREPARED_DIR --name NAME [--preset cpu|paper]
-[--iters N | --minutes M] [--device auto] [--resume]"""
+[--iters N | --minutes M] [--device auto] [--resume]
+python main/train.py --name NAME --distill [--iters N | --minutes M] [--resume]"""
 from __future__ import annotations
 
 import argparse
@@ -9,6 +10,7 @@ from pathlib import Path
 from edn.core.cli import add_common_flags, run_command
 from edn.core.paths import WEIGHTS_HELP, weights_dir
 from edn.core.video import TRUNCATED_HELP
+from edn.training.distill import DistillOptions, distill
 from edn.training.presets import PRESETS
 from edn.training.run import RunOptions, train_run
 
@@ -19,7 +21,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     "a few minutes). Everything is kept in weights/NAME/: the prepared target "
                     "set (when given a video), config.json, checkpoint.pt, target.json (the "
                     "target's normalization statistics) and TensorBoard logs in logs/.")
-    p.add_argument("--target", required=True, type=Path,
+    p.add_argument("--target", type=Path,
                    help="the target video, or a folder made by data/video2data.py")
     p.add_argument("--name", required=True, help="run name: the folder weights/NAME")
     p.add_argument("--preset", choices=sorted(PRESETS),
@@ -55,17 +57,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "for the ablation of main/evaluate.py --ablate)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
     p.add_argument("--seed", type=int, default=0, help="seed of the data order and weights")
-    p.add_argument("--resume", action="store_true", help="continue weights/NAME exactly")
+    p.add_argument("--resume", action="store_true", help="continue weights/NAME (or its student) exactly")
+    p.add_argument("--distill", action="store_true",
+                   help="instead of training, distil the trained run weights/NAME into a small "
+                        "student generator (weights/NAME/student.pt) for live transfer "
+                        "(main/live.py, main/test.py --student); --iters (default 3000) or "
+                        "--minutes set its length")
     p.add_argument("--save-every", type=int, default=500, help="checkpoint period (iterations)")
     p.add_argument("--weights-dir", type=Path, help=WEIGHTS_HELP)
     p.add_argument("--allow-truncated", action="store_true", help=TRUNCATED_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_common_flags(p)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.target is None and not args.distill:
+        p.error("--target is required (except with --distill)")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.distill:
+        return distill_main(args)
     options = RunOptions(
         target=args.target, name=args.name, weights=weights_dir(args.weights_dir),
         preset=args.preset, config=args.config, iters=args.iters, minutes=args.minutes,
@@ -81,6 +93,22 @@ def main(argv: list[str] | None = None) -> int:
 
     return run_command(body, args.verbose, f"interrupted: the last checkpoint is in "
                                            f"{options.run_dir}; continue with --resume")
+
+
+def distill_main(args: argparse.Namespace) -> int:
+    options = DistillOptions(run_dir=weights_dir(args.weights_dir) / args.name,
+                             iterations=args.iters or DistillOptions.iterations, minutes=args.minutes,
+                             device=args.device, seed=args.seed, resume=args.resume,
+                             progress=not args.quiet)
+
+    def body() -> int:
+        done = distill(options)
+        print(f"distilled {done.iterations} iterations in {done.seconds / 60:.1f} min "
+              f"(L1 {done.loss:.4f}) -> {done.path}", file=sys.stderr)
+        return 0
+
+    return run_command(body, args.verbose, f"interrupted: the last student checkpoint is in "
+                                           f"{options.run_dir}; continue with --distill --resume")
 
 
 if __name__ == "__main__":

@@ -101,3 +101,44 @@ def median_filter(poses: np.ndarray, window: int = 7, min_conf: float = 0.05,
             out[t, j, :2] = np.median(poses[near, j, :2], axis=0)
             out[t, j, 2] = conf
     return out
+
+
+class OneEuro:
+    """Causal One-Euro filter (Casiez et al. 2012) of one person's keypoints, a frame at a
+    time, for live use (the offline 7-frame median needs the frames after). Per joint and
+    axis: a low-pass whose cutoff rises with the joint's speed, ``min_cutoff`` Hz at rest plus
+    ``beta`` Hz per (``scale`` px a second), the speed itself low-passed at ``d_cutoff`` Hz. A
+    joint not seen (confidence 0) is not held: it passes as unseen, and restarts from its next
+    sighting. Defaults: bench/keypoint_jitter.py's setting for dance (1 Hz, 0.3 per torso a
+    second, 1 Hz)."""
+
+    def __init__(self, fps: float, min_cutoff: float = 1.0, beta: float = 0.3,
+                 d_cutoff: float = 1.0, scale: float = 1.0) -> None:
+        self.fps, self.min_cutoff, self.beta, self.d_cutoff, self.scale = fps, min_cutoff, beta, d_cutoff, scale
+        self.position: np.ndarray | None = None  # (J, 2) filtered positions
+        self.speed: np.ndarray | None = None     # (J, 2) filtered speeds, px a second
+        self.seen: np.ndarray | None = None      # (J,) seen in the frame before
+
+    def _alpha(self, cutoff: np.ndarray | float) -> np.ndarray:
+        tau = 1.0 / (2 * np.pi * np.asarray(cutoff))
+        return 1.0 / (1.0 + tau * self.fps)
+
+    def __call__(self, pose: np.ndarray) -> np.ndarray:
+        """The filtered pose (J, 3) of the next frame's ``pose`` (J, 3)."""
+        pose = np.asarray(pose, np.float32)
+        seen = pose[:, 2] > 0
+        xy = pose[:, :2].astype(np.float64)
+        if self.position is None or self.position.shape != xy.shape:
+            self.position, self.speed, self.seen = xy.copy(), np.zeros_like(xy), seen
+        else:
+            kept = (seen & self.seen)[:, None]
+            raw_speed = (xy - self.position) * self.fps
+            speed = self.speed + self._alpha(self.d_cutoff) * (raw_speed - self.speed)
+            cutoff = self.min_cutoff + self.beta * np.abs(speed) / self.scale
+            position = self.position + self._alpha(cutoff) * (xy - self.position)
+            self.position = np.where(kept, position, xy)
+            self.speed = np.where(kept, speed, 0.0)
+            self.seen = seen
+        out = pose.copy()
+        out[:, :2] = np.where(seen[:, None], self.position, 0.0)
+        return out

@@ -23,6 +23,7 @@ def weights_dir(override: str | os.PathLike | None = None) -> Path:
 
 # A run folder, weights/NAME/.
 CHECKPOINT = "checkpoint.pt"
+STUDENT = "student.pt"  # a run's distilled student generator (edn.models.student)
 CONFIG = "config.json"
 TARGET = "target.json"
 TARGET_SET = "target_set"  # the prepared set, when training was given a video

@@ -61,6 +61,7 @@ class EvaluationOptions:
     device: str = "auto"
     split: float | None = None  # first held-out frame as a fraction of the set
     ablate: bool = False
+    student: bool = False       # the runs' distilled student generators
     overwrite: bool = False
     progress: bool = True
 
@@ -93,7 +94,8 @@ def evaluate_runs(options: EvaluationOptions) -> Evaluation:
     if options.out.exists() and not options.overwrite:  # before any model loads
         raise OutputExistsError(f"{options.out} exists (use --overwrite to replace it)")
     device = pick_device(options.device)
-    renderers = {name: Renderer(run_dir, device) for name, run_dir in options.runs.items()}
+    renderers = {name: Renderer(run_dir, device, student=options.student)
+                 for name, run_dir in options.runs.items()}
     data = held_out_set(options, renderers)
     n = len(data)
     split = max(held_out_split(options.split, r.target.frames[1], n) for r in renderers.values())
@@ -208,7 +210,7 @@ def write_evaluation(options: EvaluationOptions, renderers: dict[str, Renderer],
         "split": {"first_test_frame": split, "frames": len(data),
                   "trained_on": per_run({name: list(r.target.frames)
                                          for name, r in renderers.items()})},
-        "lpips": lpips_note,
+        "lpips": lpips_note, "student": options.student,
         "verdict": verdicts if ablate else verdicts["model"], "metrics": metrics,
     }
     table = ""

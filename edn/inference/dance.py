@@ -46,6 +46,7 @@ class TransferOptions:
     device: str = "auto"
     fast: bool = True         # bf16 on CPU, AMP on CUDA
     face: bool = True         # the run's face stage, when it has one
+    student: bool = False     # the run's distilled student generator (no face stage)
     overwrite: bool = False
     allow_truncated: bool = False
     progress: bool = True
@@ -93,7 +94,7 @@ def transfer_dance(options: TransferOptions) -> int:
     if options.out.exists() and not options.overwrite:  # before any model loads
         raise OutputExistsError(f"{options.out} exists (use --overwrite to replace it)")
     renderer = Renderer(options.weights / options.name, pick_device(options.device),
-                        fast=options.fast, face=options.face)
+                        fast=options.fast, face=options.face, student=options.student)
     with staged_dir(options.out, overwrite=True) as tmp:
         prepared = source_set(options, renderer, tmp)
         meta = PreparedMeta.load(prepared)

@@ -64,25 +64,32 @@ class FastGenerator:
         return self.forward(x, plate.to(self.dtype)).float()
 
 
+def generate_frame(generator: FastGenerator, label_map: torch.Tensor, prev_output: torch.Tensor | None,
+                   box: Box | None = None) -> torch.Tensor:
+    """One temporally smoothed frame: from its label map (B, C, h, w) and the previous
+    generated frame (None before the first: zeros). With ``box`` a composite generator draws
+    only that person window: the label map and the previous frame are cut there and the result
+    is pasted into the plate (edn.core.window)."""
+    b, _, h, w = label_map.shape
+    if prev_output is None:
+        prev_output = label_map.new_zeros(b, generator.output_nc, h, w)
+    if box is None:
+        return generator(label_map, prev_output)
+    if generator.plate is None:
+        raise ValueError("person windows need a composite generator (a plate to paste into)")
+    boxes = [box] * b
+    plate = generator.plate.to(label_map.device).expand(b, -1, -1, -1)
+    drawn = generator(crop(label_map, boxes), crop(prev_output, boxes), crop(plate, boxes))
+    return paste(plate, drawn, boxes)
+
+
 def generate_video(generator: FastGenerator, label_maps: Iterable[torch.Tensor],
                    windows: Iterable[Box] | None = None) -> Iterator[torch.Tensor]:
-    """Temporally smoothed synthesis: each frame is generated from its label map and the
-    previous generated frame (zeros before the first). With ``windows`` (a box per frame) a
-    composite generator draws only that person window of each frame: the label map and the
-    previous frame are cut there and the result is pasted into the plate (edn.core.window)."""
+    """Temporally smoothed synthesis (``generate_frame``): each frame from its label map and
+    the previous generated frame, on its window (a box per frame) when ``windows`` is given."""
     prev_output: torch.Tensor | None = None
     boxes = iter(windows) if windows is not None else None
     for label_map in label_maps:
-        b, _, h, w = label_map.shape
-        if prev_output is None:
-            prev_output = label_map.new_zeros(b, generator.output_nc, h, w)
-        if boxes is None:
-            prev_output = generator(label_map, prev_output)
-        else:
-            if generator.plate is None:
-                raise ValueError("person windows need a composite generator (a plate to paste into)")
-            box = [next(boxes)] * b
-            plate = generator.plate.to(label_map.device).expand(b, -1, -1, -1)
-            drawn = generator(crop(label_map, box), crop(prev_output, box), crop(plate, box))
-            prev_output = paste(plate, drawn, box)
+        prev_output = generate_frame(generator, label_map, prev_output,
+                                     next(boxes) if boxes is not None else None)
         yield prev_output

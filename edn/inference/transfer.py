@@ -1,6 +1,7 @@
 """Transfer: a trained target model renders a source's skeletons, frame after frame."""
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +19,10 @@ from edn.core.runtime import Precision
 from edn.core.skeleton import render_label_map
 from edn.core.tensors import to_tensor, to_uint8
 from edn.core.window import Box, window_box, window_origin
-from edn.inference.fast import FastGenerator, generate_video
+from edn.inference.fast import FastGenerator, generate_frame, generate_video
 from edn.models.build import build_generator, load_weights
 from edn.models.face import build_face_generator, refine_faces
+from edn.models.student import load_student
 from edn.preparation.normalize import (
     AnkleStats,
     Fit,
@@ -46,10 +48,11 @@ class RenderedFrame:
 
 class Renderer:
     """A run's generator for inference: label map + previous output -> next frame, its face
-    then refined by the face stage when the run has one (and ``face`` is on)."""
+    then refined by the face stage when the run has one (and ``face`` is on). With
+    ``student``, the run's distilled student generator draws instead (no face stage)."""
 
     def __init__(self, run_dir: str | Path, device: torch.device, fast: bool = True,
-                 face: bool = True) -> None:
+                 face: bool = True, student: bool = False) -> None:
         run_dir = Path(run_dir)
         self.cfg = Config.load(run_dir / CONFIG) if (run_dir / CONFIG).is_file() else None
         if self.cfg is None or not (run_dir / CHECKPOINT).is_file():
@@ -62,18 +65,22 @@ class Renderer:
         if not 0 <= state["stage"] < len(self.cfg.train.stages):
             raise RunError(f"{run_dir / CHECKPOINT} is of stage {state['stage']}, which "
                            f"{run_dir / CONFIG} does not have")
-        # The plate is a placeholder of the right size: the checkpoint holds the real one.
         stage = self.cfg.train.stages[state["stage"]]
-        generator = build_generator(self.cfg.generator, stage.n_local_enhancers,
-                                    plate=np.zeros((*self.target.size[::-1], 3), np.uint8))
-        load_weights(generator, state["model"]["generator"], str(run_dir / CHECKPOINT))
+        self.student = student  # the run's distilled student instead of its generator, no face stage
+        if student:
+            generator, student_cfg, _ = load_student(run_dir, device)
+            self.cfg = dataclasses.replace(self.cfg, generator=student_cfg)
+        else:  # the plate is a placeholder of the right size: the checkpoint holds the real one
+            generator = build_generator(self.cfg.generator, stage.n_local_enhancers,
+                                        plate=np.zeros((*self.target.size[::-1], 3), np.uint8))
+            load_weights(generator, state["model"]["generator"], str(run_dir / CHECKPOINT))
         self.device = device
         precision = Precision(device, fast and self.cfg.train.fast)
         self.generator = FastGenerator(generator.to(device), precision,
                                        temporal=self.cfg.generator.temporal)
         self.has_face_stage = stage.face
         self.face: FastGenerator | None = None
-        if stage.face and face:
+        if stage.face and face and not student:
             g = self.cfg.generator
             face_generator = build_face_generator(self.cfg.face, g.label_nc, g.output_nc)
             load_weights(face_generator, state["model"]["face_generator"], str(run_dir / CHECKPOINT))
@@ -98,6 +105,29 @@ class Renderer:
             if face_generator is not None:
                 refined = to_uint8(refine_faces(face_generator, frame, label_map, keypoints[i:i + 1]))[0]
             yield RenderedFrame(label, to_uint8(frame)[0], refined)
+
+    def live(self) -> Iterator[RenderedFrame]:
+        """A live stream (main/live.py): send it each pose (18 or 130, 3), in the model's
+        pixels, as it arrives; it answers with the frame, made as ``stream`` makes it (the
+        previous frame as temporal input, the window following the person). Prime it with
+        ``next`` first."""
+        hw = (self.target.size[1], self.target.size[0])
+        prev: torch.Tensor | None = None
+        origin: tuple[int, int] | None = None
+        made: RenderedFrame | None = None
+        while True:
+            pose = yield made
+            label = render_label_map(pose, hw, parts=self.parts)
+            label_map = to_tensor(label[None]).to(self.device)
+            box = None
+            if self.target.window is not None:
+                origin = window_origin([pose], self.target.window, self.target.size, fallback=origin)
+                box = window_box(origin, self.target.window)
+            prev = generate_frame(self.generator, label_map, prev, box)
+            refined = None
+            if self.face is not None:
+                refined = to_uint8(refine_faces(self.face, prev, label_map, pose[None]))[0]
+            made = RenderedFrame(label, to_uint8(prev)[0], refined)
 
     def windows(self, keypoints: np.ndarray) -> list[Box]:
         """Each frame's person window (a run trained on windows): centred on its skeleton,

@@ -155,3 +155,23 @@ if __name__ == "__main__":
         trainer.step()
     torch.save(trainer.model.generator.state_dict(), out / f"rank{trainer.dist.rank}.pt")
     trainer.dist.close()
+
+
+def window_run(tmp_path: Path) -> Path:
+    """A tiny trained run on a person window over its plate (tiny_config), with its prepared
+    set (write_prepared) and the set's ankle statistics: what distillation and live transfer
+    start from."""
+    from edn.core.openpose_json import read_sequence
+    from edn.core.run import TargetInfo
+    from edn.preparation.normalize import ankle_stats
+
+    prepared = tmp_path / "set"
+    write_prepared(prepared)
+    cfg = tiny_config()
+    cfg.generator.person_window = True
+    run = tmp_path / "run"
+    trainer = make_trainer(run, cfg, window=(16, 24))
+    trainer.save()
+    stats = ankle_stats(read_sequence(prepared / "keypoints"), min_frames=2).to_dict()
+    TargetInfo(str(prepared), (0, 12), (SIZE, SIZE), (SIZE, SIZE), 12.0, stats, window=(16, 24)).save(run)
+    return run

@@ -1,0 +1,140 @@
+"""Live transfer (edn.inference.live, main/live.py) with a fake camera: it runs to the end of
+the source and says how fast it went, and a camera that cannot be opened, fails or stalls ends
+it with one line and no half-written video. The One-Euro filter on numbers."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edn.core.errors import InputError
+from edn.inference.live import LiveOptions, run_live
+from edn.training.distill import DistillOptions, distill
+from pose_detector.filtering import OneEuro
+from tests.helpers.detectors import RectangleDetector
+from tests.helpers.tiny_training import window_run
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class FakeCamera:
+    """A white rectangle (the detector's 'person') swaying on black, 64x48; after ``frames``
+    frames it ends, stalls (blocks) or fails (raises), as ``then`` says."""
+
+    def __init__(self, frames: int = 40, then: str = "end", fps: float = 0.0) -> None:
+        self.frames, self.then, self.fps, self.read_count = frames, then, fps, 0
+
+    def read(self) -> np.ndarray | None:
+        if self.read_count >= self.frames:
+            if self.then == "stall":
+                time.sleep(30)
+            if self.then == "fail":
+                raise OSError("the camera was unplugged")
+            return None
+        x = 20 + int(6 * np.sin(self.read_count / 4))
+        self.read_count += 1
+        frame = np.zeros((48, 64, 3), np.uint8)
+        frame[6:44, x:x + 14] = 255
+        time.sleep(0.005)
+        return frame
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def student_run(tmp_path_factory):
+    run = window_run(tmp_path_factory.mktemp("live"))
+    distill(DistillOptions(run, iterations=2, device="cpu", progress=False))
+    return run
+
+
+def options(run: Path, camera: FakeCamera, output: Path, **kw) -> LiveOptions:
+    return LiveOptions(name=run.name, source="fake", weights=run.parent, output=output, calibrate=0.0,
+                       device="cpu", open_source=lambda spec: camera, detector=RectangleDetector(), **kw)
+
+
+def test_a_fake_camera_is_transferred_to_its_end_with_the_speed_reported(student_run, tmp_path):
+    out = tmp_path / "live.mp4"
+    stats = run_live(options(student_run, FakeCamera(40), out, side_by_side=True))
+    assert stats.stopped == "the source ended"
+    assert 15 <= stats.shown <= 40 - 9  # the first 10 frames calibrate the fit
+    assert len(stats.latencies) == stats.shown and all(0 < t < 5 for t in stats.latencies)
+    assert out.is_file() and out.stat().st_size > 1000
+    assert "frames/s; latency median" in stats.summary()
+
+
+def test_a_stalling_camera_is_reported_and_the_frames_made_are_kept(student_run, tmp_path):
+    out = tmp_path / "live.mp4"
+    started = time.monotonic()
+    stats = run_live(options(student_run, FakeCamera(25, "stall"), out, stall=0.5))
+    assert stats.stopped == "the source stalled: no frame for 0.5 s"
+    assert time.monotonic() - started < 10 and out.is_file()
+
+
+def test_a_camera_that_fails_mid_run_leaves_no_video(student_run, tmp_path):
+    out = tmp_path / "live.mp4"
+    with pytest.raises(InputError, match="the source failed: the camera was unplugged"):
+        run_live(options(student_run, FakeCamera(25, "fail"), out))
+    assert not out.exists() and not list(tmp_path.glob("*.mp4*"))
+
+
+def test_a_source_that_cannot_be_opened_is_one_line(student_run, tmp_path):
+    r = subprocess.run([sys.executable, "main/live.py", "--name", student_run.name, "--weights-dir",
+                        str(student_run.parent), "--source", str(tmp_path / "no_camera.mp4"),
+                        "--output", str(tmp_path / "o.mp4")],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert r.returncode == 1 and "cannot open the source" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_one_euro_keeps_still_points_still_and_follows_a_fast_move():
+    smooth = OneEuro(30.0, scale=50.0)
+    rng = np.random.default_rng(0)
+    pose = np.zeros((3, 3))
+    pose[:, 2] = 1.0
+    still = []
+    for _ in range(60):  # 2 px of noise at rest: much less after
+        noisy = pose.copy()
+        noisy[:, :2] = 100 + rng.normal(0, 2, (3, 2))
+        still.append(smooth(noisy)[:, :2])
+    assert np.std(np.diff(still[20:], axis=0)) < 0.35 * np.std(np.diff(rng.normal(0, 2, (40, 3, 2)), axis=0))
+    for t in range(10):  # then a fast move, 20 px a frame: it follows within a few px
+        moved = pose.copy()
+        moved[:, :2] = 100 + 20 * (t + 1)
+        out = smooth(moved)
+    assert abs(out[0, 0] - moved[0, 0]) < 20
+    gone = pose.copy()
+    gone[1] = 0  # a joint not seen is not held
+    assert (smooth(gone)[1] == 0).all()
+
+
+def test_online_normalization_matches_the_offline_fit_once_calibrated():
+    """A dancer stepping towards and away from the camera (ankles and size changing), 30 fps:
+    the first frame after the calibration is normalized as the offline fit of the same frames
+    normalizes it."""
+    from edn.core.run import TargetInfo
+    from edn.inference.live import OnlineNormalizer
+    from edn.preparation.normalize import ankle_stats, fit_normalization
+    from tests.helpers.detectors import person_in_box
+
+    def dancer(t: int, size: float) -> np.ndarray:
+        s = 1 + 0.2 * np.sin(t / 7)
+        return person_in_box(100, 40 + 30 * s, 100 + 40 * s, 40 + 30 * s + size * s)
+
+    target_poses = np.stack([dancer(t, 150) for t in range(40)])
+    target = TargetInfo("x", (0, 40), (256, 256), (256, 256), 30.0, ankle_stats(target_poses).to_dict())
+    source = np.stack([dancer(t, 100) for t in range(60)])
+    online = OnlineNormalizer(target, (256, 256), "auto", calibrate=1.5)
+    made = [online(pose, t / 30.0) for t, pose in enumerate(source)]
+    first = next(t for t, m in enumerate(made) if m is not None)
+    assert first == 45  # 1.5 s after the first frame
+    offline = fit_normalization(source[:first + 1], ankle_stats(source[:first + 1]), ankle_stats(target_poses))
+    np.testing.assert_allclose(made[first], offline.normalized[first], atol=1e-3)
+    assert all(m is not None for m in made[first:])
