@@ -138,3 +138,15 @@ def test_online_normalization_matches_the_offline_fit_once_calibrated():
     offline = fit_normalization(source[:first + 1], ankle_stats(source[:first + 1]), ankle_stats(target_poses))
     np.testing.assert_allclose(made[first], offline.normalized[first], atol=1e-3)
     assert all(m is not None for m in made[first:])
+
+
+def test_no_display_asks_for_an_output_file(student_run, monkeypatch):
+    import cv2
+
+    from edn.core.errors import UserError
+
+    def no_display(*args):
+        raise cv2.error("can't open display")
+    monkeypatch.setattr(cv2, "imshow", no_display)
+    with pytest.raises(UserError, match="no window can be opened here .* --output live.mp4"):
+        run_live(options(student_run, FakeCamera(30), None))

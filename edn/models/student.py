@@ -6,6 +6,8 @@ STUDENT_BLOCKS residual blocks, its downsamplings, temporal input, plate composi
 window kept. Measured on the fp32 path (AMD EPYC, one thread, a 184x256 window): the `cpu`
 preset's teacher (32 channels, 6 blocks) 104 ms a frame; 16 channels and 6 blocks 38 ms;
 16 and 3 blocks 30 ms; 24 and 3 blocks 58 ms; 16 and 3 blocks with three downsamplings 33 ms.
+Three blocks because of the live loop (bench/live_speed.py, fp32 path, AVX2 emulated): 6 blocks
+made 13.6 frames a second, 3 blocks 16.2, against the issue's 15 (docs/results.md).
 """
 from __future__ import annotations
 
