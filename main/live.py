@@ -36,6 +36,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="seconds without a frame after which the source counts as stalled "
                         "(default %(default)g)")
     p.add_argument("--frames", type=int, help="stop after this many frames")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
     p.add_argument("--weights-dir", type=Path, help=WEIGHTS_HELP)
     add_common_flags(p)
@@ -53,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
     stats = run_live(LiveOptions(
         name=args.name, source=args.source, weights=weights_dir(args.weights_dir), output=args.output,
         side_by_side=args.side_by_side, calibrate=args.calibrate, student=not args.teacher,
-        device=args.device, fit=args.normalize, stall=args.stall, max_frames=args.frames))
+        device=args.device, fit=args.normalize, stall=args.stall, max_frames=args.frames,
+        overwrite=args.overwrite))
     print(stats.summary() + (f" -> {args.output}" if args.output else ""), file=sys.stderr)
     return 0
 

@@ -71,6 +71,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.target is None and not args.distill:
         p.error("--target is required (except with --distill)")
+    if args.distill and (args.target is not None or args.preset or args.config or args.split is not None):
+        p.error("--distill distils the run weights/NAME as it was trained: no --target, --preset, "
+                "--config or --split")
     return args
 
 
@@ -96,19 +99,22 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def distill_main(args: argparse.Namespace) -> int:
+    if args.iters is not None and args.iters < 1 or args.minutes is not None and args.minutes <= 0:
+        raise SystemExit("error: --iters and --minutes must be more than 0")
     options = DistillOptions(run_dir=weights_dir(args.weights_dir) / args.name,
-                             iterations=args.iters or DistillOptions.iterations, minutes=args.minutes,
-                             device=args.device, seed=args.seed, resume=args.resume,
-                             progress=not args.quiet)
+                             iterations=args.iters if args.iters is not None else DistillOptions.iterations,
+                             minutes=args.minutes, device=args.device, seed=args.seed,
+                             resume=args.resume, save_every=args.save_every, progress=not args.quiet)
 
     def body() -> int:
         done = distill(options)
         print(f"distilled {done.iterations} iterations in {done.seconds / 60:.1f} min "
-              f"(L1 {done.loss:.4f}) -> {done.path}", file=sys.stderr)
+              f"(loss {done.loss:.4f}) -> {done.path}", file=sys.stderr)
         return 0
 
-    return run_command(body, args.verbose, f"interrupted: the last student checkpoint is in "
-                                           f"{options.run_dir}; continue with --distill --resume")
+    return run_command(body, args.verbose, f"interrupted: the student is saved every "
+                                           f"{options.save_every} iterations in {options.run_dir}; "
+                                           "continue with --distill --resume")
 
 
 if __name__ == "__main__":

@@ -141,12 +141,19 @@ def test_online_normalization_matches_the_offline_fit_once_calibrated():
 
 
 def test_no_display_asks_for_an_output_file(student_run, monkeypatch):
-    import cv2
-
     from edn.core.errors import UserError
 
-    def no_display(*args):
-        raise cv2.error("can't open display")
-    monkeypatch.setattr(cv2, "imshow", no_display)
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(name, raising=False)
     with pytest.raises(UserError, match="no window can be opened here .* --output live.mp4"):
         run_live(options(student_run, FakeCamera(30), None))
+
+
+def test_the_camera_frame_maps_into_the_square_by_one_scale():
+    from edn.inference.live import to_prepared
+
+    pose = np.array([[640.0, 360.0, 1.0], [740.0, 720.0, 1.0], [0.0, 0.0, 0.0]])
+    out = to_prepared(pose, (1280, 720), (256, 256))
+    np.testing.assert_allclose(out[0], (128, 128, 1), atol=1e-4)   # the centre stays the centre
+    np.testing.assert_allclose(out[1, :2], (128 + 100 * 256 / 720, 256), atol=1e-4)  # same scale in x and y
+    assert (out[2] == 0).all()

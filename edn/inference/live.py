@@ -13,11 +13,18 @@ Two threads on the 2 cores:
 
 Torch runs on one thread. The tracking detector takes about 11 ms of the other core a frame
 (MediaPipe at 1280x720) and the generator is the bottleneck, but two torch threads beside the
-detector's made the loop slower, not faster (bench/live_speed.py, fp32 path, AMD EPYC: 10.5
-frames a second against 19.3; the threads' spinning starves the source thread).
+detector's made the loop slower, not faster (bench/live_speed.py, fp32 path, AMD EPYC, a
+6-block student: 10.5 frames a second against 19.3; the threads' spinning starves the source
+thread).
+
+The skeletons are mapped from the camera's frame into the target's square prepared frame by one
+scale (the frame's height onto the square's side) about the frame's centre, as the person stands
+in it; the normalization then moves and scales them onto the target's floor.
 """
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 from collections import deque
@@ -29,7 +36,7 @@ import cv2
 import numpy as np
 import torch
 
-from edn.core.errors import InputError, UserError
+from edn.core.errors import InputError, OutputExistsError, UserError
 from edn.core.keypoints import NUM_JOINTS, scale_keypoints, torso_size
 from edn.core.run import TargetInfo
 from edn.core.runtime import pick_device
@@ -37,7 +44,6 @@ from edn.core.video import Mp4Writer
 from edn.inference.transfer import Renderer
 from edn.preparation.normalize import (
     AnkleStats,
-    TooFewFramesError,
     ankle_stats,
     fit_normalization,
     frame_transforms,
@@ -51,6 +57,7 @@ from pose_detector.tracking import MainPersonTracker
 REFIT = 1.0        # seconds between refits of the source's statistics
 HISTORY = 20.0     # seconds of source skeletons the fit looks at
 STALL = 5.0        # seconds without a frame: the source has stalled
+WINDOW = "edn live"
 
 
 @dataclass
@@ -67,24 +74,28 @@ class LiveOptions:
     fit: str = "auto"
     stall: float = STALL
     max_frames: int | None = None   # stop after this many frames shown
+    overwrite: bool = False         # replace an existing output
     open_source: Callable[[str], "Capture"] | None = None  # tests: a fake camera
     detector: Detector | None = None  # tests: a stand-in for the tracking detector
 
 
 class Capture:
-    """A frame source: ``read()`` -> RGB frame or None at its end; ``fps`` (0: a live camera,
-    read as fast as it delivers)."""
+    """A frame source: ``read()`` -> RGB frame or None at its end (a camera that stops
+    delivering raises); ``fps`` (0: a live camera, read as fast as it delivers)."""
 
     def __init__(self, spec: str) -> None:
         self.capture = cv2.VideoCapture(int(spec) if spec.isdigit() else spec)
         if not self.capture.isOpened():
             raise InputError(f"cannot open the source {spec!r} (a camera index, a video file or a "
                              "stream URL OpenCV can read)")
-        is_file = Path(spec).is_file()
-        self.fps = float(self.capture.get(cv2.CAP_PROP_FPS) or 0.0) if is_file else 0.0
+        self.camera = spec.isdigit()
+        # a file, or a stream of one, at its own rate; a camera as fast as it delivers
+        self.fps = 0.0 if self.camera else float(self.capture.get(cv2.CAP_PROP_FPS) or 0.0)
 
     def read(self) -> np.ndarray | None:
         ok, frame = self.capture.read()
+        if not ok and self.camera:
+            raise OSError("the camera stopped delivering frames")
         return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) if ok else None
 
     def close(self) -> None:
@@ -97,13 +108,13 @@ class Seen:
     frame: np.ndarray
     pose: np.ndarray | None   # (18 or 130, 3) in the frame's pixels; None: nobody found
     captured: float           # time.monotonic() when read
-    index: int                # the source frame's number
 
 
 @dataclass
 class Stats:
-    """What a live run did: frames shown and when (``shown_at``, time.monotonic()), dropped (by
-    either thread), latencies (s, camera frame read -> frame shown), the time it ran, and why it
+    """What a live run did: frames shown and when (``shown_at``, time.monotonic()), dropped
+    (the source thread's newest replaced before the main thread took it), skipped by the source
+    (a file's frames whose time had passed), latencies (s, camera frame read -> frame shown), the time it ran, and why it
     stopped."""
     shown: int = 0
     skipped_by_source: int = 0
@@ -160,7 +171,7 @@ class SourceThread(threading.Thread):
                         time.sleep(due - now)
                 captured = time.monotonic()
                 found = self.tracker.update(frame)
-                seen = Seen(frame, found.keypoints if found is not None else None, captured, index)
+                seen = Seen(frame, found.keypoints if found is not None else None, captured)
                 index += 1
                 with self.lock:
                     if not self.taken:
@@ -170,6 +181,7 @@ class SourceThread(threading.Thread):
         except BaseException as e:  # reported by the main thread, in one line
             self.error = e
         finally:
+            self.capture.close()  # here: never while this thread may be reading it
             with self.lock:
                 self.ended = True
                 self.lock.notify()
@@ -182,6 +194,18 @@ class SourceThread(threading.Thread):
                 return None
             self.taken = True
             return self.latest
+
+
+def to_prepared(poses: np.ndarray, frame: tuple[int, int], prepared: tuple[int, int]) -> np.ndarray:
+    """Keypoints (..., J, 3) in a camera frame of size ``frame`` (w, h) -> the prepared frame's
+    pixels (w, h): one scale, the frame's height onto the prepared height, about the centres
+    (the sides of a wide frame fall outside); unseen joints stay 0."""
+    s = prepared[1] / frame[1]
+    out = np.asarray(poses, np.float32).copy()
+    out[..., 0] = (out[..., 0] - frame[0] / 2) * s + prepared[0] / 2
+    out[..., 1] *= s
+    out[out[..., 2] <= 0] = 0
+    return out
 
 
 class OnlineNormalizer:
@@ -204,14 +228,14 @@ class OnlineNormalizer:
         try:
             stats = ankle_stats(poses)
             result = fit_normalization(poses, stats, self.target_stats, self.fit)
-        except (TooFewFramesError, InputError):
-            return  # not enough ankles seen yet: keep the fit before
+        except InputError:  # TooFewFramesError among them: not enough ankles yet, keep the fit before
+            return
         self.chosen, self.fitted_at, self.summary = (result.fit, stats), now, result.summary()
 
     def __call__(self, pose: np.ndarray, now: float) -> np.ndarray | None:
         """``pose`` (J, 3) in source pixels -> in the target's prepared pixels; None while
         calibrating."""
-        kp = scale_keypoints(pose[None], self.source_size, self.target.prepared_size)
+        kp = to_prepared(pose[None], self.source_size, self.target.prepared_size)
         self.history.append((now, kp[0]))
         while self.history[0][0] < now - HISTORY:
             self.history.popleft()
@@ -248,22 +272,46 @@ def compose(result: np.ndarray, seen: Seen, label: np.ndarray, side_by_side: boo
     return np.concatenate([camera, label, result], 1)
 
 
+def has_display() -> bool:
+    """Whether a window can open (Linux: an X or Wayland display, or Qt told to draw offscreen);
+    OpenCV's Qt aborts the process instead of raising when it cannot."""
+    if sys.platform != "linux":
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+                or os.environ.get("QT_QPA_PLATFORM") == "offscreen")
+
+
 def run_live(options: LiveOptions) -> Stats:
-    """Run until the source ends, stalls, the window is closed (q / Esc) or ``max_frames``."""
+    """Run until the source ends, stalls, the window is closed (q / Esc), Ctrl-C or
+    ``max_frames``."""
     if options.output is not None and options.output.suffix.lower() != ".mp4":
         raise UserError(f"--output {options.output}: an .mp4 file")
+    if options.output is not None and options.output.exists() and not options.overwrite:
+        raise OutputExistsError(f"{options.output} exists (use --overwrite to replace it)")
+    if options.output is None and not has_display():
+        raise UserError("no window can be opened here (no display): write to a file with --output live.mp4")
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)  # module text: two threads were slower
+    try:
+        return _run(options)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(options: LiveOptions) -> Stats:
     renderer = Renderer(options.weights / options.name, pick_device(options.device),
                         face=False, student=options.student)
-    capture = (options.open_source or Capture)(options.source)
     detector = options.detector or make_detector("auto", weights=options.weights, parts=renderer.parts)
+    capture = (options.open_source or Capture)(options.source)
     source = SourceThread(capture, MainPersonTracker(detector))
     stats = Stats()
     writer = None
+    written_at = 0.0  # the capture time up to which the video holds frames
     stream = renderer.live()
     next(stream)
     normalizer: OnlineNormalizer | None = None
     smooth: OneEuro | None = None
+    last_seen = None
     target = renderer.target
     source.start()
     started = time.monotonic()
@@ -272,25 +320,35 @@ def run_live(options: LiveOptions) -> Stats:
             seen = source.take(options.stall)
             if seen is None:
                 if source.error is not None:
-                    raise InputError(f"the source failed: {source.error}")
+                    raise InputError(f"the source failed: {source.error}") from source.error
                 stats.stopped = "the source ended" if source.ended else \
                     f"the source stalled: no frame for {options.stall:g} s"
                 break
             if seen.pose is None:
+                if smooth is not None:
+                    smooth.reset()  # the person left: no gliding from where they were
                 continue
             if normalizer is None:
                 normalizer = OnlineNormalizer(target, (seen.frame.shape[1], seen.frame.shape[0]),
                                               options.fit, options.calibrate)
                 smooth = OneEuro(capture.fps or 30.0, scale=max(1.0, torso_size(seen.pose)))
             assert smooth is not None
-            pose = normalizer(smooth(seen.pose), seen.captured)
+            dt = seen.captured - last_seen if last_seen is not None else None
+            last_seen = seen.captured
+            pose = normalizer(smooth(seen.pose, dt), seen.captured)
             if pose is None:
                 continue
             made = stream.send(scale_keypoints(pose[None], target.prepared_size, target.size)[0])
             shown = compose(made.result, seen, made.label, options.side_by_side)
             if options.output is not None:
-                writer = writer or Mp4Writer(options.output, capture.fps or 15.0)
-                writer.write(shown)
+                rate = capture.fps or 15.0
+                if writer is None:
+                    writer, written_at = Mp4Writer(options.output, rate), seen.captured - 1.0 / rate
+                # each frame held until the next: the video plays at the source's pace
+                repeats = max(1, round((seen.captured - written_at) * rate))
+                for _ in range(repeats):
+                    writer.write(shown)
+                written_at += repeats / rate
             elif show(shown):
                 stats.stopped = "stopped by the user"
                 break
@@ -299,6 +357,8 @@ def run_live(options: LiveOptions) -> Stats:
             stats.latencies.append(stats.shown_at[-1] - seen.captured)
         else:
             stats.stopped = f"{options.max_frames} frames shown"
+    except KeyboardInterrupt:
+        stats.stopped = "stopped by the user (Ctrl-C)"
     except BaseException:
         if writer is not None:
             writer.abort()  # no half-written video that looks complete
@@ -306,11 +366,14 @@ def run_live(options: LiveOptions) -> Stats:
     finally:
         source.stop.set()
         source.join(timeout=options.stall)
-        capture.close()
+        detector.close()
         stats.seconds = time.monotonic() - started
         stats.dropped, stats.skipped_by_source = source.dropped, source.skipped
         if options.output is None:
-            cv2.destroyAllWindows()
+            try:
+                cv2.destroyAllWindows()
+            except cv2.error:
+                pass  # nothing was shown
     if writer is not None:
         writer.close()
     elif options.output is not None:
@@ -319,10 +382,7 @@ def run_live(options: LiveOptions) -> Stats:
 
 
 def show(frame: np.ndarray) -> bool:
-    """Show ``frame`` in the window; True when the user closes it (q or Esc)."""
-    try:
-        cv2.imshow("edn live", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-        return cv2.waitKey(1) & 0xFF in (ord("q"), 27)
-    except cv2.error:
-        raise UserError("no window can be opened here (no display): write to a file with "
-                        "--output live.mp4") from None
+    """Show ``frame`` in the window; True when the user closes it (q, Esc or its close box)."""
+    cv2.imshow(WINDOW, cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    key = cv2.waitKey(1) & 0xFF
+    return key in (ord("q"), 27) or cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) < 1

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -30,6 +31,8 @@ from edn.preparation.normalize import (
     fit_normalization,
     identity_jumps,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -68,8 +71,12 @@ class Renderer:
         stage = self.cfg.train.stages[state["stage"]]
         self.student = student  # the run's distilled student instead of its generator, no face stage
         if student:
-            generator, student_cfg, _ = load_student(run_dir, device)
+            generator, student_cfg, info = load_student(run_dir, device)
             self.cfg = dataclasses.replace(self.cfg, generator=student_cfg)
+            if info["teacher_iteration"] not in (None, self.iteration):
+                log.warning("the student was distilled from iteration %s of the run, which is now at "
+                            "%d: distil it again (main/train.py --distill) to follow", info["teacher_iteration"],
+                            self.iteration)
         else:  # the plate is a placeholder of the right size: the checkpoint holds the real one
             generator = build_generator(self.cfg.generator, stage.n_local_enhancers,
                                         plate=np.zeros((*self.target.size[::-1], 3), np.uint8))

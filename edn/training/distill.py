@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from edn.core.config import Config
 from edn.core.errors import RunError
-from edn.core.keypoints import flip_left_right, scale_keypoints
+from edn.core.keypoints import flip_left_right
 from edn.core.paths import CHECKPOINT, CONFIG, STUDENT
 from edn.core.run import TargetInfo, load_checkpoint, save_checkpoint
 from edn.core.runtime import Precision, pick_device
@@ -80,6 +80,8 @@ class Teacher:
     target: TargetInfo
     parts: tuple[str, ...]
     precision: Precision
+    iteration: int
+    poses: np.ndarray  # the training frames' skeletons at the model's size
 
     @classmethod
     def load(cls, run_dir: Path, device: torch.device) -> "Teacher":
@@ -97,20 +99,20 @@ class Teacher:
                               plate=np.zeros((*target.size[::-1], 3), np.uint8))
         load_weights(net, state["model"]["generator"], str(run_dir / CHECKPOINT))
         net = net.to(device).eval().requires_grad_(False)
-        return cls(net, cfg, target, tuple(cfg.data.parts), Precision(device, cfg.train.fast))
+        first, end = target.frames
+        poses = TargetSet.load(target.prepared_set, target.size).keypoints[first:end]  # model pixels
+        if len(poses) < SEQUENCE:
+            raise RunError(f"the run trained on {len(poses)} frames: distillation needs {SEQUENCE}")
+        return cls(net, cfg, target, tuple(cfg.data.parts), Precision(device, cfg.train.fast),
+                   state["iteration"], poses)
 
 
 class Sequences:
     """Augmented skeleton sequences from the target's training frames, at the model's size."""
 
     def __init__(self, teacher: Teacher, rng: np.random.Generator) -> None:
-        target = teacher.target
-        data = TargetSet.load(target.prepared_set, target.size)
-        first, end = target.frames
-        self.poses = scale_keypoints(data.keypoints[first:end], target.prepared_size, target.size)
-        if len(self.poses) < SEQUENCE:
-            raise RunError(f"the run trained on {len(self.poses)} frames: distillation needs {SEQUENCE}")
-        self.width = target.size[0]
+        self.poses = teacher.poses
+        self.width = teacher.target.size[0]
         self.rng = rng
 
     def _take(self) -> np.ndarray:
@@ -211,6 +213,9 @@ def distill(options: DistillOptions) -> Distilled:
     elif path.exists():
         raise RunError(f"{path} exists: continue it with --resume, or remove it to start again")
     precision = Precision(device, teacher.cfg.train.fast)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision.needs_grad_scaler)  # fp16 on CUDA
+    if options.resume and path.is_file() and "scaler" in state:
+        scaler.load_state_dict(state["scaler"])
     bar = tqdm(total=planned, initial=iteration, unit="it", desc="distill", disable=not options.progress)
     started = time.perf_counter() - seconds
     pool, block, timed, pool_seconds = None, -1, 0.0, 0.0
@@ -219,9 +224,11 @@ def distill(options: DistillOptions) -> Distilled:
     def save() -> None:
         save_checkpoint(path, {"model": student.state_dict(), "pool_model": at_block.state_dict(),
                                "config": dataclasses.asdict(cfg),
-                               "optimizer": optimizer.state_dict(), "iteration": iteration,
+                               "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
+                               "iteration": iteration,
                                "planned": planned, "seconds": time.perf_counter() - started,
-                               "teacher_checkpoint": str(options.run_dir / CHECKPOINT)})
+                               "teacher_checkpoint": str(options.run_dir / CHECKPOINT),
+                               "teacher_iteration": teacher.iteration})
 
     while planned is None or iteration < planned:
         if iteration // BLOCK != block:
@@ -248,12 +255,16 @@ def distill(options: DistillOptions) -> Distilled:
             loss = (drawn - wanted).abs().mean() + EDGES * sum(
                 (a - b).abs().mean() for a, b in zip(edges(drawn), edges(wanted)))
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
         iteration += 1
         loss_value = float(loss.detach())
+        if not np.isfinite(loss_value):
+            raise RunError(f"the distillation's loss is {loss_value} at iteration {iteration}: "
+                           f"the last good student is in {path}")
         bar.update(1)
-        bar.set_postfix(l1=f"{loss_value:.4f}")
+        bar.set_postfix(loss=f"{loss_value:.4f}")
         if iteration % options.save_every == 0:
             save()
     bar.close()
