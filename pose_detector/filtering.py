@@ -123,8 +123,15 @@ class OneEuro:
         tau = 1.0 / (2 * np.pi * np.asarray(cutoff))
         return 1.0 / (1.0 + tau * self.fps)
 
-    def __call__(self, pose: np.ndarray) -> np.ndarray:
-        """The filtered pose (J, 3) of the next frame's ``pose`` (J, 3)."""
+    def reset(self) -> None:
+        """Forget the past (after frames without the person)."""
+        self.position = self.speed = self.seen = None
+
+    def __call__(self, pose: np.ndarray, dt: float | None = None) -> np.ndarray:
+        """The filtered pose (J, 3) of the next frame's ``pose`` (J, 3), ``dt`` seconds after the
+        frame before (default 1 / fps: a steady rate)."""
+        if dt is not None and dt > 0:
+            self.fps = 1.0 / dt
         pose = np.asarray(pose, np.float32)
         seen = pose[:, 2] > 0
         xy = pose[:, :2].astype(np.float64)
