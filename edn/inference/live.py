@@ -239,16 +239,17 @@ class OnlineNormalizer:
         self.history.append((now, kp[0]))
         while self.history[0][0] < now - HISTORY:
             self.history.popleft()
-        poses = np.stack([p for _, p in self.history])[:, :NUM_JOINTS]
+        def history() -> np.ndarray:  # stacked only where a fit needs every frame
+            return np.stack([p for _, p in self.history])[:, :NUM_JOINTS]
         if (self.chosen is None and now - self.history[0][0] >= self.calibrate) or \
                 (self.chosen is not None and now - self.fitted_at >= REFIT):
-            self._refit(poses, now)
+            self._refit(history(), now)
         if self.chosen is None:
             return None
         fit, stats = self.chosen
         try:
-            t = frame_transforms(poses[-1:], stats, self.target_stats) if fit == "edn" else \
-                robust_transforms(poses, stats, self.target_stats)
+            t = frame_transforms(kp[:, :NUM_JOINTS], stats, self.target_stats) if fit == "edn" else \
+                robust_transforms(history(), stats, self.target_stats)
             self.transform = (t.anchor[-1], float(t.scale[-1]), float(t.shift[-1]))
         except InputError:  # no ankles in this frame (nor, robust, in the history)
             pass
