@@ -38,6 +38,7 @@ def main() -> int:
     ap.add_argument("--run", type=Path, default=RUN, help="a run folder with a student")
     ap.add_argument("--source", type=Path, default=VIDEO, help="the video played as the camera")
     ap.add_argument("--teacher", action="store_true", help="the run's own generator instead")
+    ap.add_argument("--no-compile", action="store_true", help="the generator uncompiled")
     ap.add_argument("--keep", type=Path, help="keep the side-by-side video here")
     ap.add_argument("--fp32", action="store_true", help="the fp32 path (EDN_CPU_PATH=fp32)")
     ap.add_argument("--emulate-avx2", action="store_true", help="the fp32 path capped at AVX2")
@@ -52,12 +53,14 @@ def main() -> int:
         out = args.keep or Path(tmp) / "live.mp4"
         stats = run_live(LiveOptions(
             name=args.run.name, source=str(args.source), weights=args.run.parent, output=out,
-            side_by_side=args.keep is not None, student=not args.teacher, device="cpu"))
+            side_by_side=args.keep is not None, student=not args.teacher, device="cpu",
+            compile=not args.no_compile))
     lat = sorted(stats.latencies)
     print(json.dumps({
         "cpu": torch.backends.cpu.get_cpu_capability(), "path": os.environ.get(ENV_VAR, "default"),
         "emulated_avx2": args.emulate_avx2,
-        "generator": "teacher" if args.teacher else "student", "source": args.source.name,
+        "generator": "teacher" if args.teacher else "student", "compiled": not args.no_compile,
+        "source": args.source.name,
         "frames_shown": stats.shown, "seconds": round(stats.seconds, 2),
         "sustained_fps": round(stats.fps, 2),
         "latency_ms": {"median": round(1000 * lat[len(lat) // 2], 1),

@@ -43,8 +43,10 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -60,8 +62,12 @@ from edn.training.pix2pixhd_stage import TemporalPix2PixHD
 from edn.training.stage import FramePair, generate_pair
 
 SIZE = 256
-# What --emulate-avx2 sets in the workers: oneDNN, MKL and ATen's own kernels capped at AVX2.
-AVX2_ENV = {"ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}
+# What --emulate-avx2 sets in the workers: oneDNN, MKL and ATen's own kernels capped at AVX2,
+# and torch.compile's cache of its own. Inductor compiles for AVX2 under the cap, but its cache
+# does not tell the capped process from the uncapped one: with torch 2.14 a generator compiled
+# under the cap and loaded from the cache without it segfaulted in its first kernel.
+AVX2_ENV = {"ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2", "ATEN_CPU_CAPABILITY": "avx2",
+            "TORCHINDUCTOR_CACHE_DIR": str(Path(tempfile.gettempdir()) / "torchinductor_avx2_emulated")}
 
 
 class Worker:

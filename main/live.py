@@ -32,6 +32,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--normalize", choices=FITS, default="auto", help=FIT_HELP)
     p.add_argument("--teacher", action="store_true",
                    help="the run's own generator instead of its student (slower)")
+    p.add_argument("--no-compile", action="store_true",
+                   help="run the generator uncompiled: no compile at the start (up to a minute "
+                        "the first time, then cached), but slower frames")
     p.add_argument("--stall", type=float, default=STALL,
                    help="seconds without a frame after which the source counts as stalled "
                         "(default %(default)g)")
@@ -55,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         name=args.name, source=args.source, weights=weights_dir(args.weights_dir), output=args.output,
         side_by_side=args.side_by_side, calibrate=args.calibrate, student=not args.teacher,
         device=args.device, fit=args.normalize, stall=args.stall, max_frames=args.frames,
-        overwrite=args.overwrite))
+        overwrite=args.overwrite, compile=not args.no_compile))
     print(stats.summary() + (f" -> {args.output}" if args.output else ""), file=sys.stderr)
     return 0
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from edn.core.errors import InputError
 from edn.inference.live import LiveOptions, run_live
@@ -55,8 +56,58 @@ def student_run(tmp_path_factory):
 
 
 def options(run: Path, camera: FakeCamera, output: Path, **kw) -> LiveOptions:
-    return LiveOptions(name=run.name, source="fake", weights=run.parent, output=output, calibrate=0.0,
-                       device="cpu", open_source=lambda spec: camera, detector=RectangleDetector(), **kw)
+    """The loop's faults, uncompiled (a compile takes seconds): the compiled generator is
+    tested on its own below."""
+    return LiveOptions(**{"calibrate": 0.0, "compile": False, **kw}, name=run.name, source="fake",
+                       weights=run.parent, output=output, device="cpu", open_source=lambda spec: camera,
+                       detector=RectangleDetector())
+
+
+def live_frames(renderer, poses: np.ndarray) -> list[np.ndarray]:
+    stream = renderer.live()
+    next(stream)
+    return [stream.send(pose).result for pose in poses]
+
+
+def swaying_poses() -> np.ndarray:
+    """A figure moving right over 4 frames, in the tiny run's 32x32 pixels."""
+    from tests.helpers.detectors import person_in_box
+    return np.stack([person_in_box(6 + 3 * t, 4, 18 + 3 * t, 28) for t in range(4)])
+
+
+@pytest.mark.parametrize("path, tolerance", [("fp32", 1), ("bf16", 8)])  # bf16 rounds elsewhere
+def test_the_compiled_student_draws_what_the_uncompiled_one_draws(student_run, monkeypatch, path, tolerance):
+    from edn.core.runtime import ENV_VAR
+    from edn.inference.transfer import Renderer
+
+    monkeypatch.setenv(ENV_VAR, path)
+    poses = swaying_poses()
+    plain = live_frames(Renderer(student_run, torch.device("cpu"), face=False, student=True), poses)
+    renderer = Renderer(student_run, torch.device("cpu"), face=False, student=True, compile=True)
+    compiled = live_frames(renderer, poses)
+    assert renderer.generator.compiled  # it compiled, and did not fall back
+    for a, b in zip(plain, compiled):
+        assert np.abs(a.astype(int) - b).max() <= tolerance
+    assert np.abs(plain[0].astype(int) - plain[-1]).max() > 20  # the frames do differ
+
+
+def test_a_generator_that_cannot_compile_runs_uncompiled(student_run, monkeypatch, caplog):
+    from edn.inference.transfer import Renderer
+
+    def no_compiler(model, **kw):
+        def fail(*inputs):
+            raise torch._dynamo.exc.TorchDynamoException("InvalidCxxCompiler: No working C++ compiler found")
+        return fail
+
+    monkeypatch.setattr(torch, "compile", no_compiler)
+    poses = swaying_poses()
+    plain = live_frames(Renderer(student_run, torch.device("cpu"), face=False, student=True), poses)
+    renderer = Renderer(student_run, torch.device("cpu"), face=False, student=True, compile=True)
+    made = live_frames(renderer, poses)
+    assert not renderer.generator.compiled
+    assert "torch.compile failed (InvalidCxxCompiler: No working C++ compiler found)" in caplog.text
+    for a, b in zip(plain, made):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_a_fake_camera_is_transferred_to_its_end_with_the_speed_reported(student_run, tmp_path):
@@ -138,6 +189,25 @@ def test_online_normalization_matches_the_offline_fit_once_calibrated():
     offline = fit_normalization(source[:first + 1], ankle_stats(source[:first + 1]), ankle_stats(target_poses))
     np.testing.assert_allclose(made[first], offline.normalized[first], atol=1e-3)
     assert all(m is not None for m in made[first:])
+
+
+def test_the_window_says_it_is_calibrating_then_shows_the_target(student_run, monkeypatch):
+    import edn.inference.live as live
+
+    shown, texts = [], []
+    notice = live.notice
+    monkeypatch.setattr(live, "has_display", lambda: True)
+    monkeypatch.setattr(live, "show", lambda frame: shown.append(frame) or False)
+    monkeypatch.setattr(live, "notice", lambda frame, text, h: texts.append(text) or notice(frame, text, h))
+    monkeypatch.setattr(live.cv2, "destroyAllWindows", lambda: None)
+    stats = run_live(options(student_run, FakeCamera(60), None, calibrate=0.1))
+    assert stats.stopped == "the source ended" and stats.shown >= 10
+    assert texts and all(t.startswith("calibrating") for t in texts)
+    assert len(shown) == len(texts) + stats.shown
+    # first the camera at the result's height under the line, then the target person
+    assert all(f.shape == (32, 43, 3) for f in shown[:len(texts)])
+    assert all(f.shape == (32, 32, 3) for f in shown[len(texts):])
+    assert (shown[0][:12] < 10).mean() > 0.5 and (shown[0][:12] > 200).any()  # white text on black
 
 
 def test_no_display_asks_for_an_output_file(student_run, monkeypatch):

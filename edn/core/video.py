@@ -163,9 +163,12 @@ def open_frames(path: str | os.PathLike, fps: float = 30.0, allow_truncated: boo
 
 class Mp4Writer:
     """H.264 mp4 through imageio-ffmpeg, written under a temporary name and renamed on
-    ``close()``; ``abort()`` (or an exception inside ``with``) leaves nothing behind."""
+    ``close()``; ``abort()`` (or an exception inside ``with``) leaves nothing behind.
+    ``preset``: x264's speed preset; a live run writes with "veryfast", since the encoder
+    shares the 2 cores with the loop (bench/live_speed.py with AVX2 emulated: 16.8 frames/s
+    against 14.9-16.1 with x264's default, "medium")."""
 
-    def __init__(self, path: str | os.PathLike, fps: float, quality_crf: int = 18):
+    def __init__(self, path: str | os.PathLike, fps: float, quality_crf: int = 18, preset: str = "medium"):
         import imageio_ffmpeg
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -173,6 +176,7 @@ class Mp4Writer:
         self._ffmpeg = imageio_ffmpeg
         self.fps = fps
         self.crf = quality_crf
+        self.preset = preset
         self._gen = None
         self.size: tuple[int, int] | None = None
 
@@ -183,7 +187,7 @@ class Mp4Writer:
             self.size = (w + w % 2, h + h % 2)
             self._gen = self._ffmpeg.write_frames(
                 str(self._tmp), self.size, fps=self.fps, codec="libx264", pix_fmt_out="yuv420p",
-                macro_block_size=2, output_params=["-crf", str(self.crf)])
+                macro_block_size=2, output_params=["-crf", str(self.crf), "-preset", self.preset])
             self._gen.send(None)
         if (w + w % 2, h + h % 2) != self.size:
             raise InputError(f"frame size {w}x{h} differs from the first frame's")

@@ -70,6 +70,7 @@ class LiveOptions:
     side_by_side: bool = False      # the camera and the skeleton beside the result
     calibrate: float = 2.0          # seconds of source skeletons before the first frame
     student: bool = True
+    compile: bool = True            # torch.compile the generator before the source starts
     device: str = "auto"
     fit: str = "auto"
     stall: float = STALL
@@ -232,9 +233,16 @@ class OnlineNormalizer:
             return
         self.chosen, self.fitted_at, self.summary = (result.fit, stats), now, result.summary()
 
+    def waiting(self, now: float) -> str:
+        """What a None from ``__call__`` at ``now`` waits for, in words for the window."""
+        if self.chosen is None:  # the calibration's time, or enough skeletons with ankles
+            left = self.calibrate - (now - self.history[0][0]) if self.history else self.calibrate
+            return f"calibrating{f': {left:.0f} s' if left >= 0.5 else ''}, dance in full view"
+        return "waiting to see both feet: step into full view"
+
     def __call__(self, pose: np.ndarray, now: float) -> np.ndarray | None:
         """``pose`` (J, 3) in source pixels -> in the target's prepared pixels; None while
-        calibrating."""
+        calibrating (``waiting`` says why)."""
         kp = to_prepared(pose[None], self.source_size, self.target.prepared_size)
         self.history.append((now, kp[0]))
         while self.history[0][0] < now - HISTORY:
@@ -273,6 +281,18 @@ def compose(result: np.ndarray, seen: Seen, label: np.ndarray, side_by_side: boo
     return np.concatenate([camera, label, result], 1)
 
 
+def notice(frame: np.ndarray, text: str, height: int) -> np.ndarray:
+    """The camera frame at ``height`` with ``text`` over its top: what the window shows while
+    no frame can be made (calibrating, or nobody in view)."""
+    width = max(1, round(frame.shape[1] * height / frame.shape[0]))
+    out = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
+    scale = max(0.3, min(1.0, width / (14 * len(text))))  # the line fits the frame
+    size, _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    cv2.rectangle(out, (0, 0), (width, size[1] + 10), (0, 0, 0), -1)
+    cv2.putText(out, text, (5, size[1] + 5), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    return out
+
+
 def has_display() -> bool:
     """Whether a window can open (Linux: an X or Wayland display, or Qt told to draw offscreen);
     OpenCV's Qt aborts the process instead of raising when it cannot."""
@@ -301,7 +321,7 @@ def run_live(options: LiveOptions) -> Stats:
 
 def _run(options: LiveOptions) -> Stats:
     renderer = Renderer(options.weights / options.name, pick_device(options.device),
-                        face=False, student=options.student)
+                        face=False, student=options.student, compile=options.compile)
     detector = options.detector or make_detector("auto", weights=options.weights, parts=renderer.parts)
     capture = (options.open_source or Capture)(options.source)
     source = SourceThread(capture, MainPersonTracker(detector))
@@ -325,26 +345,32 @@ def _run(options: LiveOptions) -> Stats:
                 stats.stopped = "the source ended" if source.ended else \
                     f"the source stalled: no frame for {options.stall:g} s"
                 break
+            pose = None
             if seen.pose is None:
                 if smooth is not None:
                     smooth.reset()  # the person left: no gliding from where they were
-                continue
-            if normalizer is None:
-                normalizer = OnlineNormalizer(target, (seen.frame.shape[1], seen.frame.shape[0]),
-                                              options.fit, options.calibrate)
-                smooth = OneEuro(capture.fps or 30.0, scale=max(1.0, torso_size(seen.pose)))
-            assert smooth is not None
-            dt = seen.captured - last_seen if last_seen is not None else None
-            last_seen = seen.captured
-            pose = normalizer(smooth(seen.pose, dt), seen.captured)
-            if pose is None:
+            else:
+                if normalizer is None:
+                    normalizer = OnlineNormalizer(target, (seen.frame.shape[1], seen.frame.shape[0]),
+                                                  options.fit, options.calibrate)
+                    smooth = OneEuro(capture.fps or 30.0, scale=max(1.0, torso_size(seen.pose)))
+                assert smooth is not None
+                dt = seen.captured - last_seen if last_seen is not None else None
+                last_seen = seen.captured
+                pose = normalizer(smooth(seen.pose, dt), seen.captured)
+            if pose is None:  # no frame to make: the window says why
+                waiting = "nobody in view" if normalizer is None or seen.pose is None else \
+                    normalizer.waiting(seen.captured)
+                if options.output is None and show(notice(seen.frame, waiting, target.size[1])):
+                    stats.stopped = "stopped by the user"
+                    break
                 continue
             made = stream.send(scale_keypoints(pose[None], target.prepared_size, target.size)[0])
             shown = compose(made.result, seen, made.label, options.side_by_side)
             if options.output is not None:
                 rate = capture.fps or 15.0
                 if writer is None:
-                    writer, written_at = Mp4Writer(options.output, rate), seen.captured - 1.0 / rate
+                    writer, written_at = Mp4Writer(options.output, rate, preset="veryfast"), seen.captured - 1.0 / rate
                 # each frame held until the next: the video plays at the source's pace
                 repeats = max(1, round((seen.captured - written_at) * rate))
                 for _ in range(repeats):

@@ -55,7 +55,7 @@ class Renderer:
     ``student``, the run's distilled student generator draws instead (no face stage)."""
 
     def __init__(self, run_dir: str | Path, device: torch.device, fast: bool = True,
-                 face: bool = True, student: bool = False) -> None:
+                 face: bool = True, student: bool = False, compile: bool = False) -> None:
         run_dir = Path(run_dir)
         self.cfg = Config.load(run_dir / CONFIG) if (run_dir / CONFIG).is_file() else None
         if self.cfg is None or not (run_dir / CHECKPOINT).is_file():
@@ -83,7 +83,7 @@ class Renderer:
             load_weights(generator, state["model"]["generator"], str(run_dir / CHECKPOINT))
         self.device = device
         precision = Precision(device, fast and self.cfg.train.fast)
-        self.generator = FastGenerator(generator.to(device), precision,
+        self.generator = FastGenerator(generator.to(device), precision, compile=compile,
                                        temporal=self.cfg.generator.temporal)
         self.has_face_stage = stage.face
         self.face: FastGenerator | None = None
@@ -117,8 +117,10 @@ class Renderer:
         """A live stream (main/live.py): send it each pose (18 or 130, 3), in the model's
         pixels, as it arrives; it answers with the frame, made as ``stream`` makes it (the
         previous frame as temporal input, the window following the person). Prime it with
-        ``next`` first."""
+        ``next`` first: a compiled generator compiles then, before the first pose."""
         hw = (self.target.size[1], self.target.size[0])
+        if self.generator.compiled:
+            self._compile(hw)
         prev: torch.Tensor | None = None
         origin: tuple[int, int] | None = None
         made: RenderedFrame | None = None
@@ -135,6 +137,18 @@ class Renderer:
             if self.face is not None:
                 refined = to_uint8(refine_faces(self.face, prev, label_map, pose[None]))[0]
             made = RenderedFrame(label, to_uint8(prev)[0], refined)
+
+    def _compile(self, hw: tuple[int, int]) -> None:
+        """Compile the generator for the frames ``live`` makes: two blank frames (the first,
+        without a previous frame, and the next), on a window where the run has one."""
+        log.info("compiling the generator for this CPU (up to a minute the first time, then cached)")
+        blank = torch.zeros(1, self.cfg.generator.label_nc, *hw, device=self.device)
+        box = None
+        if self.target.window is not None:
+            box = window_box(window_origin([], self.target.window, self.target.size), self.target.window)
+        prev = None
+        for _ in range(2):
+            prev = generate_frame(self.generator, blank, prev, box)
 
     def windows(self, keypoints: np.ndarray) -> list[Box]:
         """Each frame's person window (a run trained on windows): centred on its skeleton,
