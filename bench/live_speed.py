@@ -59,7 +59,7 @@ def main() -> int:
     print(json.dumps({
         "cpu": torch.backends.cpu.get_cpu_capability(), "path": os.environ.get(ENV_VAR, "default"),
         "emulated_avx2": args.emulate_avx2,
-        "generator": "teacher" if args.teacher else "student", "compiled": not args.no_compile,
+        "generator": "teacher" if args.teacher else "student", "compiled": stats.compiled,
         "source": args.source.name,
         "frames_shown": stats.shown, "seconds": round(stats.seconds, 2),
         "sustained_fps": round(stats.fps, 2),

@@ -43,7 +43,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -67,7 +66,7 @@ SIZE = 256
 # does not tell the capped process from the uncapped one: with torch 2.14 a generator compiled
 # under the cap and loaded from the cache without it segfaulted in its first kernel.
 AVX2_ENV = {"ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2", "ATEN_CPU_CAPABILITY": "avx2",
-            "TORCHINDUCTOR_CACHE_DIR": str(Path(tempfile.gettempdir()) / "torchinductor_avx2_emulated")}
+            "TORCHINDUCTOR_CACHE_DIR": str(Path(__file__).resolve().parents[1] / ".cache/torchinductor_avx2_emulated")}
 
 
 class Worker:

@@ -8,7 +8,7 @@ from pathlib import Path
 from edn.core.cli import add_common_flags, run_command
 from edn.core.errors import UserError
 from edn.core.paths import WEIGHTS_HELP, weights_dir
-from edn.inference.live import STALL, LiveOptions, run_live
+from edn.inference.live import HISTORY, STALL, LiveOptions, run_live
 from edn.preparation.normalize import FIT_HELP, FITS
 
 
@@ -52,8 +52,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.calibrate < 0 or args.stall <= 0 or (args.frames is not None and args.frames < 1):
-        raise UserError("--calibrate must be 0 or more, --stall and --frames more than 0")
+    if not 0 <= args.calibrate <= HISTORY or args.stall <= 0 or (args.frames is not None and args.frames < 1):
+        raise UserError(f"--calibrate must be 0 to {HISTORY:g} seconds (the fit's history), "
+                        "--stall and --frames more than 0")
     stats = run_live(LiveOptions(
         name=args.name, source=args.source, weights=weights_dir(args.weights_dir), output=args.output,
         side_by_side=args.side_by_side, calibrate=args.calibrate, student=not args.teacher,

@@ -164,9 +164,7 @@ def open_frames(path: str | os.PathLike, fps: float = 30.0, allow_truncated: boo
 class Mp4Writer:
     """H.264 mp4 through imageio-ffmpeg, written under a temporary name and renamed on
     ``close()``; ``abort()`` (or an exception inside ``with``) leaves nothing behind.
-    ``preset``: x264's speed preset; a live run writes with "veryfast", since the encoder
-    shares the 2 cores with the loop (bench/live_speed.py with AVX2 emulated: 16.8 frames/s
-    against 14.9-16.1 with x264's default, "medium")."""
+    ``preset``: x264's speed preset (faster presets make larger files of the same quality)."""
 
     def __init__(self, path: str | os.PathLike, fps: float, quality_crf: int = 18, preset: str = "medium"):
         import imageio_ffmpeg

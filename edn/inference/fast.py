@@ -71,11 +71,10 @@ class FastGenerator:
         inputs = (x,) if plate is None else (x, plate.to(self.dtype))
         try:
             return self.forward(*inputs).float()
-        except torch._dynamo.exc.TorchDynamoException as e:
-            if not self.compiled:
-                raise
-            log.warning("torch.compile failed (%s): the generator runs uncompiled",
-                        str(e).strip().splitlines()[0][:160])
+        except torch._dynamo.exc.BackendCompilerFailed as e:  # the compiler, not the model
+            reason = e.inner_exception
+            log.warning("torch.compile failed (%s: %s): the generator runs uncompiled",
+                        type(reason).__name__, (str(reason).strip().splitlines() or [""])[0][:160])
             self.compiled, self.forward = False, self.model
             return self.model(*inputs).float()
 

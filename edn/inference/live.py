@@ -23,6 +23,7 @@ in it; the normalization then moves and scales them onto the target's floor.
 """
 from __future__ import annotations
 
+import math
 import os
 import sys
 import threading
@@ -57,6 +58,12 @@ from pose_detector.tracking import MainPersonTracker
 REFIT = 1.0        # seconds between refits of the source's statistics
 HISTORY = 20.0     # seconds of source skeletons the fit looks at
 STALL = 5.0        # seconds without a frame: the source has stalled
+GONE = 1.0         # seconds without a frame made before the window says why (a missed detection
+                   # or two keeps the last frame)
+# x264's speed preset for a live mp4: the encoder shares the 2 cores with the loop, and at its
+# default ("medium") the loop made 14.9-16.1 frames/s against 16.6-17.3 (docs/results.md)
+LIVE_X264_PRESET = "veryfast"
+NOTICE_FONT = cv2.FONT_HERSHEY_SIMPLEX
 WINDOW = "edn live"
 
 
@@ -124,6 +131,7 @@ class Stats:
     shown_at: list[float] = field(default_factory=list)
     seconds: float = 0.0
     stopped: str = ""
+    compiled: bool = False  # whether the generator ran compiled (a failed compile falls back)
 
     @property
     def fps(self) -> float:
@@ -237,7 +245,7 @@ class OnlineNormalizer:
         """What a None from ``__call__`` at ``now`` waits for, in words for the window."""
         if self.chosen is None:  # the calibration's time, or enough skeletons with ankles
             left = self.calibrate - (now - self.history[0][0]) if self.history else self.calibrate
-            return f"calibrating{f': {left:.0f} s' if left >= 0.5 else ''}, dance in full view"
+            return f"calibrating{f': {math.ceil(left)} s' if left > 0 else ''}, dance in full view"
         return "waiting to see both feet: step into full view"
 
     def __call__(self, pose: np.ndarray, now: float) -> np.ndarray | None:
@@ -282,14 +290,25 @@ def compose(result: np.ndarray, seen: Seen, label: np.ndarray, side_by_side: boo
 
 
 def notice(frame: np.ndarray, text: str, height: int) -> np.ndarray:
-    """The camera frame at ``height`` with ``text`` over its top: what the window shows while
-    no frame can be made (calibrating, or nobody in view)."""
+    """The camera frame at ``height`` with ``text`` over its top, white on black, wrapped to
+    the frame's width: what the window shows while no frame can be made."""
     width = max(1, round(frame.shape[1] * height / frame.shape[0]))
     out = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
-    scale = max(0.3, min(1.0, width / (14 * len(text))))  # the line fits the frame
-    size, _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
-    cv2.rectangle(out, (0, 0), (width, size[1] + 10), (0, 0, 0), -1)
-    cv2.putText(out, text, (5, size[1] + 5), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    room = max(1, width - 20)
+    unit = cv2.getTextSize(text, NOTICE_FONT, 1.0, 1)[0][0]
+    scale = min(1.0, max(0.4, room / unit))  # one line where it fits at 0.4 or more, else wrapped
+    lines: list[str] = []
+    for word in text.split():
+        line = f"{lines[-1]} {word}" if lines else word
+        if lines and cv2.getTextSize(line, NOTICE_FONT, scale, 1)[0][0] <= room:
+            lines[-1] = line
+        else:
+            lines.append(word)
+    (_, line_h), baseline = cv2.getTextSize(text, NOTICE_FONT, scale, 1)
+    step = line_h + baseline + 4
+    cv2.rectangle(out, (0, 0), (width, step * len(lines) + 6), (0, 0, 0), -1)
+    for i, line in enumerate(lines):
+        cv2.putText(out, line, (8, 4 + line_h + i * step), NOTICE_FONT, scale, (255, 255, 255), 1, cv2.LINE_AA)
     return out
 
 
@@ -333,6 +352,8 @@ def _run(options: LiveOptions) -> Stats:
     normalizer: OnlineNormalizer | None = None
     smooth: OneEuro | None = None
     last_seen = None
+    last_shown: np.ndarray | None = None  # the window's last made frame, and when its source was captured
+    made_at = -np.inf
     target = renderer.target
     source.start()
     started = time.monotonic()
@@ -358,19 +379,26 @@ def _run(options: LiveOptions) -> Stats:
                 dt = seen.captured - last_seen if last_seen is not None else None
                 last_seen = seen.captured
                 pose = normalizer(smooth(seen.pose, dt), seen.captured)
-            if pose is None:  # no frame to make: the window says why
-                waiting = "nobody in view" if normalizer is None or seen.pose is None else \
-                    normalizer.waiting(seen.captured)
-                if options.output is None and show(notice(seen.frame, waiting, target.size[1])):
-                    stats.stopped = "stopped by the user"
-                    break
+            if pose is None:  # no frame to make: the window keeps the last, or says why
+                if options.output is None:
+                    if last_shown is None or seen.captured - made_at >= GONE:
+                        waiting = "nobody in view" if normalizer is None or seen.pose is None else \
+                            normalizer.waiting(seen.captured)
+                        last_shown = None  # the notice stays until a frame is made
+                        wait_frame = notice(seen.frame, waiting, target.size[1])
+                    else:
+                        wait_frame = last_shown
+                    if show(wait_frame):
+                        stats.stopped = "stopped by the user"
+                        break
                 continue
             made = stream.send(scale_keypoints(pose[None], target.prepared_size, target.size)[0])
             shown = compose(made.result, seen, made.label, options.side_by_side)
+            last_shown, made_at = shown, seen.captured
             if options.output is not None:
                 rate = capture.fps or 15.0
                 if writer is None:
-                    writer, written_at = Mp4Writer(options.output, rate, preset="veryfast"), seen.captured - 1.0 / rate
+                    writer, written_at = Mp4Writer(options.output, rate, preset=LIVE_X264_PRESET), seen.captured - 1.0 / rate
                 # each frame held until the next: the video plays at the source's pace
                 repeats = max(1, round((seen.captured - written_at) * rate))
                 for _ in range(repeats):
@@ -396,6 +424,7 @@ def _run(options: LiveOptions) -> Stats:
         detector.close()
         stats.seconds = time.monotonic() - started
         stats.dropped, stats.skipped_by_source = source.dropped, source.skipped
+        stats.compiled = renderer.generator.compiled
         if options.output is None:
             try:
                 cv2.destroyAllWindows()

@@ -127,7 +127,7 @@ class Renderer:
         while True:
             pose = yield made
             label = render_label_map(pose, hw, parts=self.parts)
-            label_map = to_tensor(label[None]).to(self.device)
+            label_map = self._label_map(label)
             box = None
             if self.target.window is not None:
                 origin = window_origin([pose], self.target.window, self.target.size, fallback=origin)
@@ -138,11 +138,17 @@ class Renderer:
                 refined = to_uint8(refine_faces(self.face, prev, label_map, pose[None]))[0]
             made = RenderedFrame(label, to_uint8(prev)[0], refined)
 
+    def _label_map(self, label: np.ndarray) -> torch.Tensor:
+        """A drawn label (h, w, 3) as the generator's input, as ``live`` makes it (its memory
+        layout too: a compiled generator is compiled for one)."""
+        return to_tensor(label[None]).to(self.device)
+
     def _compile(self, hw: tuple[int, int]) -> None:
         """Compile the generator for the frames ``live`` makes: two blank frames (the first,
-        without a previous frame, and the next), on a window where the run has one."""
+        without a previous frame, and the next), made as ``live`` makes them, on a window
+        where the run has one."""
         log.info("compiling the generator for this CPU (up to a minute the first time, then cached)")
-        blank = torch.zeros(1, self.cfg.generator.label_nc, *hw, device=self.device)
+        blank = self._label_map(np.zeros((*hw, self.cfg.generator.label_nc), np.uint8))
         box = None
         if self.target.window is not None:
             box = window_box(window_origin([], self.target.window, self.target.size), self.target.window)

@@ -8,8 +8,8 @@ preset's teacher (32 channels, 6 blocks) 104 ms a frame; 16 channels and 6 block
 16 and 3 blocks 30 ms; 24 and 3 blocks 58 ms; 16 and 3 blocks with three downsamplings 33 ms.
 Six blocks for the pictures: distilled the same way, the 6-block student's pose distance on
 taiji's held-out frames was 4.2 px (the teacher's 4.7), the 3-block's 7.0 and the 4-block's 8.6.
-Compiled, as main/live.py runs it, the 6-block student keeps the live loop at 16.6-17.3 frames a
-second with AVX2 emulated (49 ms a frame on one thread; docs/results.md, "Live transfer").
+Compiled, as main/live.py runs it, the 6-block student keeps the live loop over 15 frames a
+second with AVX2 emulated (docs/results.md, "Live transfer").
 """
 from __future__ import annotations
 
