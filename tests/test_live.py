@@ -237,7 +237,8 @@ def test_the_window_keeps_its_frame_through_a_missed_detection_and_says_when_nob
     monkeypatch.setattr(live, "GONE", 0.1)
     monkeypatch.setattr(live, "has_display", lambda: True)
     monkeypatch.setattr(live, "show", lambda frame: shown.append(frame) or False)
-    monkeypatch.setattr(live, "notice", lambda frame, text, h: texts.append((len(shown), text)) or notice(frame, text, h))
+    monkeypatch.setattr(live, "notice",
+                        lambda frame, text, h: texts.append((len(shown), text)) or notice(frame, text, h))
     monkeypatch.setattr(live.cv2, "destroyAllWindows", lambda: None)
     # the person is missed in frame 30 (5 ms), then away for frames 45-99 (over 0.27 s)
     stats = run_live(options(student_run, FakeCamera(130, away={30, *range(45, 100)}), None))

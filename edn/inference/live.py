@@ -398,7 +398,8 @@ def _run(options: LiveOptions) -> Stats:
             if options.output is not None:
                 rate = capture.fps or 15.0
                 if writer is None:
-                    writer, written_at = Mp4Writer(options.output, rate, preset=LIVE_X264_PRESET), seen.captured - 1.0 / rate
+                    writer = Mp4Writer(options.output, rate, preset=LIVE_X264_PRESET)
+                    written_at = seen.captured - 1.0 / rate
                 # each frame held until the next: the video plays at the source's pace
                 repeats = max(1, round((seen.captured - written_at) * rate))
                 for _ in range(repeats):
