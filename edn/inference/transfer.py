@@ -11,17 +11,15 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from edn.core.config import Config
-from edn.core.errors import RunError
 from edn.core.keypoints import check_parts, scale_keypoints
-from edn.core.paths import CHECKPOINT, CONFIG
-from edn.core.run import TargetInfo, load_checkpoint
+from edn.core.paths import CHECKPOINT
+from edn.core.run import TargetInfo
 from edn.core.runtime import Precision
 from edn.core.skeleton import render_label_map
 from edn.core.tensors import to_tensor, to_uint8
 from edn.core.window import Box, window_box, window_origin
 from edn.inference.fast import FastGenerator, generate_frame, generate_video
-from edn.models.build import build_generator, load_weights
+from edn.models.build import load_trained_run, load_weights
 from edn.models.face import build_face_generator, refine_faces
 from edn.models.student import load_student
 from edn.preparation.normalize import (
@@ -57,19 +55,12 @@ class Renderer:
     def __init__(self, run_dir: str | Path, device: torch.device, fast: bool = True,
                  face: bool = True, student: bool = False, compile: bool = False) -> None:
         run_dir = Path(run_dir)
-        self.cfg = Config.load(run_dir / CONFIG) if (run_dir / CONFIG).is_file() else None
-        if self.cfg is None or not (run_dir / CHECKPOINT).is_file():
-            raise RunError(f"{run_dir} is not a trained run (no {CONFIG} or {CHECKPOINT}); "
-                           "train one with main/train.py")
-        self.target = TargetInfo.load(run_dir)
+        run = load_trained_run(run_dir, device)
+        self.cfg, self.target, state, stage = run.cfg, run.target, run.state, run.stage
         self.parts: tuple[str, ...] = check_parts(self.cfg.data.parts)  # drawn in its label maps
-        state = load_checkpoint(run_dir / CHECKPOINT, device)
         self.iteration = state["iteration"]
-        if not 0 <= state["stage"] < len(self.cfg.train.stages):
-            raise RunError(f"{run_dir / CHECKPOINT} is of stage {state['stage']}, which "
-                           f"{run_dir / CONFIG} does not have")
-        stage = self.cfg.train.stages[state["stage"]]
         self.student = student  # the run's distilled student instead of its generator, no face stage
+        generator = run.generator
         if student:
             generator, student_cfg, info = load_student(run_dir, device)
             self.cfg = dataclasses.replace(self.cfg, generator=student_cfg)
@@ -77,10 +68,6 @@ class Renderer:
                 log.warning("the student was distilled from iteration %s of the run, which is now at "
                             "%d: distil it again (main/train.py --distill) to follow", info["teacher_iteration"],
                             self.iteration)
-        else:  # the plate is a placeholder of the right size: the checkpoint holds the real one
-            generator = build_generator(self.cfg.generator, stage.n_local_enhancers,
-                                        plate=np.zeros((*self.target.size[::-1], 3), np.uint8))
-            load_weights(generator, state["model"]["generator"], str(run_dir / CHECKPOINT))
         self.device = device
         precision = Precision(device, fast and self.cfg.train.fast)
         self.generator = FastGenerator(generator.to(device), precision, compile=compile,

@@ -1,12 +1,17 @@
 """Networks from their configs, and loading their trained weights."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 import torch
 from torch import nn
 
-from edn.core.config import DiscriminatorConfig, GeneratorConfig
-from edn.core.errors import CheckpointError, ConfigError
+from edn.core.config import Config, DiscriminatorConfig, GeneratorConfig, StageConfig
+from edn.core.errors import CheckpointError, ConfigError, RunError
+from edn.core.paths import CHECKPOINT, CONFIG
+from edn.core.run import TargetInfo, load_checkpoint
 from edn.models.composite import CompositeGenerator
 from edn.models.discriminator import MultiscaleDiscriminator
 from edn.models.generator import GlobalGenerator, LocalEnhancer
@@ -62,3 +67,33 @@ def load_weights(network: nn.Module, state: dict, source: str) -> None:
         detail = lines[1] if len(lines) > 1 else lines[0] if lines else "mismatch"
         raise CheckpointError(f"{source} does not fit this config's "
                               f"{type(network).__name__}: {detail[:200]}") from None
+
+
+@dataclass
+class TrainedRun:
+    """A trained run's generator (its plate from the checkpoint), with the run's config,
+    target, checkpoint and the stage the checkpoint is of."""
+    cfg: Config
+    target: TargetInfo
+    state: dict
+    stage: StageConfig
+    generator: nn.Module
+
+
+def load_trained_run(run_dir: Path, device: torch.device) -> TrainedRun:
+    """weights/NAME as its checkpoint left it (a RunError where it is not a trained run)."""
+    if not (run_dir / CONFIG).is_file() or not (run_dir / CHECKPOINT).is_file():
+        raise RunError(f"{run_dir} is not a trained run (no {CONFIG} or {CHECKPOINT}); "
+                       "train one with main/train.py")
+    cfg = Config.load(run_dir / CONFIG)
+    target = TargetInfo.load(run_dir)
+    state = load_checkpoint(run_dir / CHECKPOINT, device)
+    if not 0 <= state["stage"] < len(cfg.train.stages):
+        raise RunError(f"{run_dir / CHECKPOINT} is of stage {state['stage']}, which "
+                       f"{run_dir / CONFIG} does not have")
+    stage = cfg.train.stages[state["stage"]]
+    # the plate is a placeholder of the right size: the checkpoint holds the real one
+    generator = build_generator(cfg.generator, stage.n_local_enhancers,
+                                plate=np.zeros((*target.size[::-1], 3), np.uint8))
+    load_weights(generator, state["model"]["generator"], str(run_dir / CHECKPOINT))
+    return TrainedRun(cfg, target, state, stage, generator.to(device))

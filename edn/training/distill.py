@@ -37,13 +37,14 @@ from tqdm import tqdm
 from edn.core.config import Config
 from edn.core.errors import RunError
 from edn.core.keypoints import flip_left_right
-from edn.core.paths import CHECKPOINT, CONFIG, STUDENT
+from edn.core.paths import CHECKPOINT, STUDENT
 from edn.core.run import TargetInfo, load_checkpoint, save_checkpoint
 from edn.core.runtime import Precision, pick_device
 from edn.core.skeleton import render_label_map
 from edn.core.tensors import to_tensor
 from edn.core.window import Box, crop, paste, window_box, window_origin
-from edn.models.build import build_generator, load_weights
+from edn.models.build import build_generator, load_trained_run, load_weights
+from edn.models.generator import generator_input
 from edn.models.student import student_config
 from edn.preparation.target_set import TargetSet
 
@@ -85,26 +86,16 @@ class Teacher:
 
     @classmethod
     def load(cls, run_dir: Path, device: torch.device) -> "Teacher":
-        if not (run_dir / CONFIG).is_file() or not (run_dir / CHECKPOINT).is_file():
-            raise RunError(f"{run_dir} is not a trained run (no {CONFIG} or {CHECKPOINT}); "
-                           "train one with main/train.py before distilling it")
-        cfg = Config.load(run_dir / CONFIG)
-        target = TargetInfo.load(run_dir)
-        if target.window is None or not cfg.generator.composite:
+        run = load_trained_run(run_dir, device)
+        if run.target.window is None or not run.cfg.generator.composite:
             raise RunError(f"{run_dir} draws whole frames: distillation needs a run on a person "
                            "window over its plate (the `cpu` preset's)")
-        state = load_checkpoint(run_dir / CHECKPOINT, device)
-        stage = cfg.train.stages[state["stage"]]
-        net = build_generator(cfg.generator, stage.n_local_enhancers,
-                              plate=np.zeros((*target.size[::-1], 3), np.uint8))
-        load_weights(net, state["model"]["generator"], str(run_dir / CHECKPOINT))
-        net = net.to(device).eval().requires_grad_(False)
-        first, end = target.frames
-        poses = TargetSet.load(target.prepared_set, target.size).keypoints[first:end]  # model pixels
+        first, end = run.target.frames
+        poses = TargetSet.load(run.target.prepared_set, run.target.size).keypoints[first:end]  # model pixels
         if len(poses) < SEQUENCE:
             raise RunError(f"the run trained on {len(poses)} frames: distillation needs {SEQUENCE}")
-        return cls(net, cfg, target, tuple(cfg.data.parts), Precision(device, cfg.train.fast),
-                   state["iteration"], poses)
+        return cls(run.generator.eval().requires_grad_(False), run.cfg, run.target, tuple(run.cfg.data.parts),
+                   Precision(device, run.cfg.train.fast), run.state["iteration"], poses)
 
 
 class Sequences:
@@ -155,7 +146,7 @@ def teacher_rollout(teacher: Teacher, poses: np.ndarray, device: torch.device,
         box: list[Box] = [window_box(origin, window)]
         label = to_tensor(render_label_map(pose, hw, parts=teacher.parts)[None]).to(device)
         x, p, q = crop(label, box), crop(prev, box), crop(plate, box)
-        inputs = torch.cat([x, p], 1) if temporal else x
+        inputs = generator_input(x, p, temporal)
         with torch.no_grad(), teacher.precision.autocast():
             drawn = teacher.generator(inputs, q).float()
             follows = drawn if student is None else student(inputs, q).float()
@@ -204,18 +195,17 @@ def distill(options: DistillOptions) -> Distilled:
     iteration, seconds = 0, 0.0
     planned = options.iterations if options.minutes is None else None
     at_block = copy.deepcopy(student).eval()  # the student as it was when the pool was drawn
+    scaler = torch.amp.GradScaler(device.type, enabled=teacher.precision.needs_grad_scaler)  # fp16 on CUDA
     if options.resume and path.is_file():
         state = load_checkpoint(path, device)
         load_weights(student, state["model"], str(path))
         load_weights(at_block, state["pool_model"], str(path))
         optimizer.load_state_dict(state["optimizer"])
+        if "scaler" in state:  # students distilled before the scaler have none
+            scaler.load_state_dict(state["scaler"])
         iteration, seconds, planned = state["iteration"], state["seconds"], state["planned"]
     elif path.exists():
         raise RunError(f"{path} exists: continue it with --resume, or remove it to start again")
-    precision = Precision(device, teacher.cfg.train.fast)
-    scaler = torch.amp.GradScaler(device.type, enabled=precision.needs_grad_scaler)  # fp16 on CUDA
-    if options.resume and path.is_file() and "scaler" in state:
-        scaler.load_state_dict(state["scaler"])
     bar = tqdm(total=planned, initial=iteration, unit="it", desc="distill", disable=not options.progress)
     started = time.perf_counter() - seconds
     pool, block, timed, pool_seconds = None, -1, 0.0, 0.0
@@ -249,8 +239,8 @@ def distill(options: DistillOptions) -> Distilled:
             group["lr"] = LEARNING_RATE * min(1.0, 2.0 * (1.0 - fraction))
         picks = np.random.default_rng([options.seed, block, iteration]).choice(POOL, BATCH, replace=False)
         label, prev, plate, wanted = (torch.stack(part) for part in zip(*(pool[i] for i in picks)))
-        with precision.autocast():
-            drawn = student(torch.cat([label, prev], 1) if cfg.temporal else label, plate)
+        with teacher.precision.autocast():
+            drawn = student(generator_input(label, prev, cfg.temporal), plate)
             drawn = drawn.float()
             loss = (drawn - wanted).abs().mean() + EDGES * sum(
                 (a - b).abs().mean() for a, b in zip(edges(drawn), edges(wanted)))
